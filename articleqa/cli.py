@@ -1,0 +1,143 @@
+"""The `articleqa` command: ingest, articles, ask, eval and serve. Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="articleqa",
+    help="Question answering over news articles, with every claim cited to its passage.\n\n"
+    "Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask \"Who accompanied Kim?\"\n\n  articleqa serve",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+articles_app = typer.Typer(help="List or delete stored articles.", no_args_is_help=True)
+app.add_typer(articles_app, name="articles")
+
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Embedded Chroma folder [env ARTICLEQA_STORE_PATH].")]
+UrlOpt = Annotated[str | None, typer.Option("--chroma-url", help="Chroma server URL [env ARTICLEQA_CHROMA_URL].")]
+CollOpt = Annotated[str | None, typer.Option("--collection", help="Collection name [env ARTICLEQA_COLLECTION].")]
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+def make_settings(**overrides: object):
+    """Settings from the environment, with CLI flags (when given) on top."""
+    from articleqa.settings import Settings
+
+    return Settings().with_overrides(**overrides)
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders, URLs or RSS/Atom feed URLs.", show_default=False)],
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    collection: CollOpt = None,
+    include: Annotated[list[str] | None, typer.Option("--include", help="Glob a file in a folder must match.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob of files in folders to skip.")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Target passage length in characters.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary line.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
+) -> None:
+    """Ingest articles: clean, chunk, embed and store them. Re-running skips unchanged articles.
+
+    Exit code: 0 all inputs fine, 1 some inputs failed (the rest were stored), 2 nothing could be done.
+
+    Examples:
+
+      articleqa ingest samples/
+
+      articleqa ingest news/ --include '*.html' --exclude 'drafts/*'
+
+      articleqa ingest https://example.com/feed.xml --json
+    """
+    from articleqa.store import StoreError
+    from ingest.progress import run_with_progress
+
+    settings = make_settings(
+        store_path=store, chroma_url=chroma_url, collection=collection, include=include or None,
+        exclude=exclude or None, chunk_size=chunk_size,
+    )
+    try:
+        report = run_with_progress(settings, inputs, quiet=quiet or as_json)
+    except StoreError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    if not report.items:
+        _fail("no inputs found")
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+@articles_app.command("list")
+def articles_list(
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    collection: CollOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List stored articles (id, title, date, source, passages).
+
+    Example:
+
+      articleqa articles list --json
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from articleqa.catalog import list_articles
+
+    rows = list_articles(make_settings(store_path=store, chroma_url=chroma_url, collection=collection))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "title", "date", "source", "passages")
+    for r in rows:
+        table.add_row(r["id"], r["title"], r["date"], r["source"], str(r["passages"]))
+    Console().print(table)
+    typer.echo(f"{len(rows)} articles", err=True)
+
+
+@articles_app.command("delete")
+def articles_delete(
+    ids: Annotated[list[str], typer.Argument(help="Article ids (see `articleqa articles list`).", show_default=False)],
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    collection: CollOpt = None,
+) -> None:
+    """Delete articles and all their passages.
+
+    Example:
+
+      articleqa articles delete rtqa-5b14cd16b6fe
+    """
+    from articleqa.catalog import delete
+
+    result = delete(make_settings(store_path=store, chroma_url=chroma_url, collection=collection), ids)
+    for aid, existed in result.items():
+        typer.echo(f"deleted: {aid}" if existed else f"error: {aid}: no such article", err=not existed)
+    raise typer.Exit(EXIT_OK if all(result.values()) else EXIT_PARTIAL)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

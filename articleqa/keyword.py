@@ -1,0 +1,173 @@
+"""BM25 keyword index over the stored passages: a cache derived from Chroma, rebuilt only when the store changes.
+
+Chroma is the only source of truth. Every write bumps the store's generation token; the index remembers the
+token it was built from and rebuilds (from Chroma) when they differ. So any number of processes, embedded or
+against a Chroma server, stay in step without talking to each other. Built indexes are saved under the cache
+folder, one sub-folder per generation, and a `current` pointer file is swapped atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from articleqa.settings import Settings
+from articleqa.store import Store, date_ordinal
+
+
+@dataclass
+class KeywordHit:
+    passage_id: str
+    score: float
+
+
+def _tokenizer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+class KeywordIndex:
+    """BM25 (bm25s, English stopwords, Snowball stemming) over passage title + text."""
+
+    def __init__(self, settings: Settings, store: Store):
+        self.store = store
+        key = settings.chroma_url or str(Path(settings.store_path).resolve())
+        tag = hashlib.sha1(f"{key}|{settings.collection}".encode()).hexdigest()[:10]
+        self.folder = settings.resolved_cache_dir() / f"bm25-{settings.collection}-{tag}"
+        self._lock = threading.Lock()
+        self._generation: str | None = None
+        self._bm25 = None
+        self._ids: list[str] = []
+        self._sources: np.ndarray = np.array([], dtype=object)
+        self._dates: np.ndarray = np.array([], dtype=np.int64)
+        self._stemmer = None
+
+    # ---- keeping in step -------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Make sure the index matches the store's current generation (load from disk or rebuild)."""
+        gen = self.store.generation()
+        if gen == self._generation and self._bm25 is not None:
+            return
+        with self._lock:
+            if gen == self._generation and self._bm25 is not None:
+                return
+            if not self._load(gen):
+                self._build(gen)
+
+    def _load(self, gen: str) -> bool:
+        pointer = self.folder / "current"
+        try:
+            current = json.loads(pointer.read_text())
+        except (OSError, ValueError):
+            return False
+        if current.get("generation") != gen:
+            return False
+        path = self.folder / current["dir"]
+        try:
+            import bm25s
+
+            bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
+            data = json.loads((path / "passages.json").read_text())
+        except Exception:  # a half-deleted or foreign folder: rebuild instead
+            return False
+        self._install(gen, bm25, data["ids"], data["sources"], data["dates"])
+        return True
+
+    def _build(self, gen: str) -> None:
+        import bm25s
+
+        ids: list[str] = []
+        texts: list[str] = []
+        sources: list[str] = []
+        dates: list[int] = []
+        for page_ids, docs, metas in self.store.iter_passages():
+            for pid, doc, meta in zip(page_ids, docs, metas, strict=False):
+                m = meta or {}
+                ids.append(pid)
+                texts.append(f"{m.get('title', '')}\n{doc or ''}")
+                sources.append(str(m.get("source", "")))
+                dates.append(int(m.get("date_ts") or date_ordinal(str(m.get("date", "")))))
+        bm25 = None
+        if ids:
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=self._stem(), show_progress=False)
+            bm25 = bm25s.BM25()
+            bm25.index(tokens, show_progress=False)
+        self._install(gen, bm25, ids, sources, dates)
+        if bm25 is not None:
+            self._save(gen, bm25, ids, sources, dates)
+
+    def _save(self, gen: str, bm25, ids: list[str], sources: list[str], dates: list[int]) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix="gen-", dir=self.folder))
+            bm25.save(str(tmp / "bm25"), show_progress=False)
+            (tmp / "passages.json").write_text(json.dumps({"ids": ids, "sources": sources, "dates": dates}))
+            pointer_tmp = tmp.with_suffix(".pointer")
+            pointer_tmp.write_text(json.dumps({"generation": gen, "dir": tmp.name}))
+            os.replace(pointer_tmp, self.folder / "current")
+            for old in self.folder.glob("gen-*"):
+                if old.is_dir() and old.name != tmp.name:
+                    shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass  # the cache is an optimisation: a read-only disk must not break answering
+
+    def _install(self, gen: str, bm25, ids: list[str], sources: list[str], dates: list[int]) -> None:
+        self._bm25 = bm25 if ids else None
+        self._ids = list(ids)
+        self._sources = np.array(sources, dtype=object)
+        self._dates = np.array(dates, dtype=np.int64)
+        self._generation = gen
+
+    def _stem(self):
+        if self._stemmer is None:
+            self._stemmer = _tokenizer()
+        return self._stemmer
+
+    # ---- search --------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def search(
+        self, query: str, k: int, source: str | None = None, since: int | None = None, until: int | None = None
+    ) -> list[KeywordHit]:
+        """Top-k passages by BM25 for `query`, optionally restricted by source and date-ordinal range."""
+        import bm25s
+
+        self.refresh()
+        if self._bm25 is None or not self._ids:
+            return []
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=self._stem(), show_progress=False, return_ids=False)
+        if not tokens or not tokens[0]:
+            return []
+        mask = None
+        if source or since or until:
+            keep = np.ones(len(self._ids), dtype=bool)
+            if source:
+                keep &= np.array([s.lower() == source.lower() for s in self._sources], dtype=bool)
+            if since:
+                keep &= self._dates >= since
+            if until:
+                keep &= (self._dates <= until) & (self._dates > 0)
+            if not keep.any():
+                return []
+            mask = keep.astype(np.float32)
+        # bm25s wants vocabulary-filtered tokens; unknown words simply contribute nothing.
+        vocab = self._bm25.vocab_dict
+        known = [t for t in tokens[0] if t in vocab]
+        if not known:
+            return []
+        docs, scores = self._bm25.retrieve(
+            [known], k=min(k, len(self._ids)), show_progress=False, weight_mask=mask, n_threads=1
+        )
+        return [
+            KeywordHit(self._ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0
+        ]

@@ -1,0 +1,103 @@
+"""The records that flow through articleqa: raw documents, articles, passages, citations and answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RawDocument:
+    """One input as loaded, before cleaning.
+
+    `text` is plain text or HTML (`is_html`). Fields other than `text` are what the loader already knows
+    (from a JSON record, a feed entry or HTTP headers); cleaning fills in the rest.
+    """
+
+    origin: str  # file path, "file.jsonl:12" or URL: what error messages and reports name
+    text: str
+    is_html: bool = False
+    doc_id: str | None = None
+    title: str | None = None
+    url: str | None = None
+    date: str | None = None  # ISO YYYY-MM-DD
+    source: str | None = None
+    author: str | None = None
+
+
+@dataclass
+class Article:
+    """A cleaned article: the unit that is stored, replaced, deduplicated and deleted."""
+
+    id: str
+    text: str  # cleaned article body; passage offsets point into it
+    title: str = ""
+    url: str = ""
+    date: str = ""  # ISO YYYY-MM-DD or ""
+    source: str = ""
+    author: str = ""
+    dateline: str = ""
+    origin: str = ""
+
+
+@dataclass
+class Passage:
+    """A sentence-aligned slice of an article with its character offsets into `Article.text`."""
+
+    id: str
+    article_id: str
+    text: str
+    position: int  # 0-based index within the article
+    start: int
+    end: int
+    title: str = ""
+    url: str = ""
+    date: str = ""
+    source: str = ""
+    author: str = ""
+    score: float = 0.0  # retrieval score, filled by qa.retrieve
+
+    def metadata(self) -> dict[str, Any]:
+        """Chroma metadata (flat scalars only)."""
+        meta = {k: v for k, v in asdict(self).items() if k not in ("id", "text", "score")}
+        return meta
+
+
+@dataclass
+class Citation:
+    """A checked link from an answer sentence to the passage sentence that supports it."""
+
+    number: int  # the [n] in the answer
+    passage_id: str
+    article_id: str
+    title: str
+    source: str
+    date: str
+    url: str
+    quote: str  # the supporting sentence, verbatim from the article
+    start: int  # offsets of `quote` in the cleaned article text
+    end: int
+    passage_text: str = ""
+    passage_start: int = 0  # offset of the passage in the article, so a UI can highlight quote inside passage_text
+    support: float = 0.0  # 0-1 score from qa.cite
+
+
+@dataclass
+class Answer:
+    """The structured result of one question, shared by the CLI, the chat, the API and the evaluation."""
+
+    question: str
+    answer: str  # text with [n] markers
+    short_answer: str = ""
+    refused: bool = False
+    refusal_reason: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)  # what the answerer saw (nearest passages when refused)
+    rewritten_query: str = ""
+    mode: str = "extractive"
+    notices: list[str] = field(default_factory=list)  # e.g. "LLM timed out; extractive answer shown"
+    unsupported: list[str] = field(default_factory=list)  # answer sentences the checker could not support
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,326 @@
+"""The Chroma store: passages, article records, and the write protocol that survives being killed at any moment.
+
+Three collections per name N:
+- `N`: one record per passage (plain text as document, embedding of title+date+passage, offsets in metadata).
+- `N__articles`: one record per article (cleaned text as document, metadata, content hash, MinHash signature).
+- `N__meta`: a single `generation` record, changed on every write, so caches (the keyword index) know when to reload.
+
+Write protocol for one article (see `Store.replace_article`): mark the record pending with the new hash, write the
+new passages, commit the record to the new hash (still pending), delete passages of other hashes, clear pending.
+`Store.recover()` finishes or rolls back any article left pending by a killed run, so re-running gives exactly the
+state of a clean run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from articleqa.embed import ChromaEmbeddingFunction, Embedder
+from articleqa.models import Article, Passage
+from articleqa.settings import Settings
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or written; the message says what to do."""
+
+
+@dataclass
+class ArticleRecord:
+    """What the store knows about one article."""
+
+    id: str
+    title: str = ""
+    date: str = ""
+    source: str = ""
+    url: str = ""
+    author: str = ""
+    dateline: str = ""
+    origin: str = ""
+    hash: str = ""  # committed content hash ("" while a first write is in flight)
+    pending: str = ""  # non-empty while a write is in flight
+    text_hash: str = ""
+    minhash: str = ""
+    passages: int = 0
+    aliases: list[str] = field(default_factory=list)  # ids/origins of duplicates that were not stored
+    ingested_at: str = ""
+
+    @classmethod
+    def from_metadata(cls, rid: str, meta: dict[str, Any]) -> ArticleRecord:
+        known = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta and k not in ("id", "aliases")}
+        return cls(id=rid, aliases=json.loads(meta.get("aliases") or "[]"), **known)
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("id", "aliases")}
+        meta["aliases"] = json.dumps(self.aliases)
+        meta["kind"] = "article"
+        meta["date_ts"] = date_ordinal(self.date)
+        return meta
+
+
+def date_ordinal(iso: str) -> int:
+    """Date as a day number (0 when unknown) so Chroma can filter ranges with $gte/$lte."""
+    try:
+        return dt.date.fromisoformat(iso[:10]).toordinal()
+    except ValueError:
+        return 0
+
+
+def open_client(settings: Settings):
+    """A Chroma client: HttpClient when a server URL is set, else the embedded PersistentClient."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        from urllib.parse import urlparse
+
+        u = urlparse(settings.chroma_url)
+        try:
+            return chromadb.HttpClient(
+                host=u.hostname or "127.0.0.1",
+                port=u.port or (443 if u.scheme == "https" else 8000),
+                ssl=u.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # chromadb raises several types for "not reachable"
+            raise StoreError(f"Chroma server {settings.chroma_url} is not reachable: {exc}") from exc
+    try:
+        settings.store_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.store_path), settings=chroma_settings)
+    except Exception as exc:
+        raise StoreError(f"cannot open the store at {settings.store_path}: {exc}") from exc
+
+
+class Store:
+    """Reads and writes articles and passages in Chroma. Cheap to create; the embedding model loads only when needed."""
+
+    def __init__(self, settings: Settings, embedder: Embedder):
+        self.settings = settings
+        self.embedder = embedder
+        self.client = open_client(settings)
+        ef = ChromaEmbeddingFunction(embedder)
+        space = {"hnsw:space": "cosine"}
+        try:
+            self.passages = self.client.get_or_create_collection(settings.collection, embedding_function=ef, metadata=space)
+            self.articles = self.client.get_or_create_collection(
+                f"{settings.collection}__articles", embedding_function=ef, metadata=space
+            )
+            self.meta = self.client.get_or_create_collection(f"{settings.collection}__meta", embedding_function=ef)
+        except Exception as exc:
+            raise StoreError(f"cannot open collection {settings.collection!r}: {exc}") from exc
+
+    # ---- generation (cache invalidation) -----------------------------------------------------------------
+    def generation(self) -> str:
+        """A token that changes whenever passages change."""
+        got = self.meta.get(ids=["generation"], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        return str(metas[0].get("token", "")) if metas and metas[0] else ""
+
+    def bump_generation(self) -> None:
+        token = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
+        self.meta.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"token": token}], documents=[""])
+
+    # ---- article records -----------------------------------------------------------------------------------
+    def records(self) -> dict[str, ArticleRecord]:
+        """Every article record, committed or pending."""
+        out: dict[str, ArticleRecord] = {}
+        offset, page = 0, 1000
+        while True:
+            got = self.articles.get(include=["metadatas"], limit=page, offset=offset)
+            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                out[rid] = ArticleRecord.from_metadata(rid, meta or {})
+            if len(got["ids"]) < page:
+                return out
+            offset += page
+
+    def record(self, article_id: str) -> ArticleRecord | None:
+        got = self.articles.get(ids=[article_id], include=["metadatas"])
+        if not got["ids"]:
+            return None
+        return ArticleRecord.from_metadata(article_id, got["metadatas"][0] or {})
+
+    def article_text(self, article_id: str) -> str:
+        got = self.articles.get(ids=[article_id], include=["documents"])
+        return (got.get("documents") or [""])[0] or ""
+
+    def _put_record(self, rec: ArticleRecord, text: str, embedding: np.ndarray) -> None:
+        self.articles.upsert(ids=[rec.id], metadatas=[rec.metadata()], documents=[text], embeddings=[embedding.tolist()])
+
+    def _record_embedding(self, article_id: str) -> np.ndarray | None:
+        got = self.articles.get(ids=[article_id], include=["embeddings"])
+        embs = got.get("embeddings")
+        return None if embs is None or len(embs) == 0 else np.asarray(embs[0], dtype=np.float32)
+
+    # ---- writes --------------------------------------------------------------------------------------------
+    def replace_article(
+        self,
+        article: Article,
+        passages: list[Passage],
+        embeddings: np.ndarray,
+        digest: str,
+        text_hash: str,
+        minhash: str,
+        previous: ArticleRecord | None,
+    ) -> ArticleRecord:
+        """Store `article` with its passages, replacing any earlier version, crash-safely.
+
+        Args:
+            article: the cleaned article.
+            passages: its chunks (ids embed `digest`).
+            embeddings: one row per passage.
+            digest: the content hash prefix used in passage ids and `content_hash` metadata.
+            text_hash: hash of the normalised text, for exact-duplicate detection.
+            minhash: encoded MinHash signature, for near-duplicate detection.
+            previous: the article's current record, if any.
+        Returns:
+            The committed record.
+        """
+        mean = embeddings.mean(axis=0)
+        mean = mean / (np.linalg.norm(mean) or 1.0)
+        rec = ArticleRecord(
+            id=article.id,
+            title=article.title,
+            date=article.date,
+            source=article.source,
+            url=article.url,
+            author=article.author,
+            dateline=article.dateline,
+            origin=article.origin,
+            hash="",
+            pending=digest,
+            text_hash=text_hash,
+            minhash=minhash,
+            passages=len(passages),
+            aliases=previous.aliases if previous else [],
+            ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+        # 1. pending: a kill from here on is rolled back/forward by recover().
+        if previous is not None:
+            marker = ArticleRecord(**{**previous.__dict__, "pending": digest})
+            old = self._record_embedding(article.id)
+            self._put_record(marker, self.article_text(article.id), mean if old is None else old)
+        else:
+            self._put_record(rec, article.text, mean)
+        # 2. the new passages (ids differ from the old version's, so old ones stay readable meanwhile).
+        metas = [{**p.metadata(), "content_hash": digest, "date_ts": date_ordinal(p.date)} for p in passages]
+        for i in range(0, len(passages), 1000):
+            self.passages.upsert(
+                ids=[p.id for p in passages[i : i + 1000]],
+                documents=[p.text for p in passages[i : i + 1000]],
+                metadatas=metas[i : i + 1000],
+                embeddings=embeddings[i : i + 1000].tolist(),
+            )
+        # 3. commit to the new hash, 4. drop the old version's passages, 5. clear pending.
+        rec.hash = digest
+        self._put_record(rec, article.text, mean)
+        self._delete_stale(article.id, keep=digest)
+        rec.pending = ""
+        self._put_record(rec, article.text, mean)
+        return rec
+
+    def add_alias(self, article_id: str, alias: str) -> None:
+        """Remember that `alias` (a duplicate's id or origin) was folded into `article_id`."""
+        rec = self.record(article_id)
+        if rec is None or alias in rec.aliases:
+            return
+        rec.aliases.append(alias)
+        self.articles.update(ids=[article_id], metadatas=[rec.metadata()])
+
+    def delete_article(self, article_id: str) -> bool:
+        """Remove an article and all its passages. Returns False when it did not exist."""
+        rec = self.record(article_id)
+        if rec is None:
+            return False
+        # Mark first so a kill mid-delete is finished by recover() rather than leaving orphans.
+        self.articles.update(ids=[article_id], metadatas=[{**rec.metadata(), "hash": "", "pending": "delete"}])
+        self.passages.delete(where={"article_id": article_id})
+        self.articles.delete(ids=[article_id])
+        return True
+
+    def _delete_stale(self, article_id: str, keep: str) -> None:
+        if keep:
+            self.passages.delete(where={"$and": [{"article_id": article_id}, {"content_hash": {"$ne": keep}}]})
+        else:
+            self.passages.delete(where={"article_id": article_id})
+
+    def recover(self) -> list[str]:
+        """Finish or roll back writes a killed run left pending. Returns the article ids it repaired."""
+        got = self.articles.get(where={"pending": {"$ne": ""}}, include=["metadatas"])
+        repaired = []
+        for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            rec = ArticleRecord.from_metadata(rid, meta or {})
+            self._delete_stale(rid, keep=rec.hash)
+            if rec.hash:
+                self.articles.update(ids=[rid], metadatas=[{**rec.metadata(), "pending": ""}])
+            else:
+                self.articles.delete(ids=[rid])
+            repaired.append(rid)
+        if repaired:
+            self.bump_generation()
+        return repaired
+
+    # ---- reads ---------------------------------------------------------------------------------------------
+    def count_passages(self) -> int:
+        return self.passages.count()
+
+    def iter_passages(self, page: int = 2000):
+        """Yield (ids, documents, metadatas) pages over all passages, for rebuilding derived indexes."""
+        offset = 0
+        while True:
+            got = self.passages.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            yield got["ids"], got["documents"], got["metadatas"]
+            if len(got["ids"]) < page:
+                return
+            offset += page
+
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Passage]:
+        """Nearest passages to `vector`, best first; `score` is the cosine similarity."""
+        n = self.passages.count()
+        if n == 0:
+            return []
+        got = self.passages.query(
+            query_embeddings=[vector.tolist()],
+            n_results=min(k, n),
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            passage_from(pid, doc, meta, 1.0 - dist)
+            for pid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=False)
+        ]
+
+    def get_passages(self, ids: list[str]) -> list[Passage]:
+        """Passages by id, in the order asked (missing ids are skipped)."""
+        if not ids:
+            return []
+        got = self.passages.get(ids=ids, include=["documents", "metadatas"])
+        by_id = {pid: passage_from(pid, doc, meta) for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
+        return [by_id[i] for i in ids if i in by_id]
+
+
+def passage_from(pid: str, doc: str | None, meta: dict[str, Any] | None, score: float = 0.0) -> Passage:
+    """Rebuild a Passage from a Chroma record."""
+    m = meta or {}
+    return Passage(
+        id=pid,
+        article_id=str(m.get("article_id", "")),
+        text=doc or "",
+        position=int(m.get("position", 0)),
+        start=int(m.get("start", 0)),
+        end=int(m.get("end", 0)),
+        title=str(m.get("title", "")),
+        url=str(m.get("url", "")),
+        date=str(m.get("date", "")),
+        source=str(m.get("source", "")),
+        author=str(m.get("author", "")),
+        score=float(score),
+    )

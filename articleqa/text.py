@@ -1,0 +1,95 @@
+"""Sentence splitting with character offsets, and the word tokenizer shared by chunking, BM25 and answering."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Abbreviations that end with a period but rarely end a sentence in news text.
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "gen", "col", "lt", "sgt", "capt", "st", "jr", "sr",
+    "inc", "corp", "co", "ltd", "vs", "etc", "no", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
+    "oct", "nov", "dec", "u.s", "u.k", "u.n", "e.g", "i.e", "a.m", "p.m", "d.c", "mt", "ft", "approx", "dept",
+}
+# A sentence ends at . ! ? (optionally followed by closing quotes/brackets) and then whitespace.
+_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)""")
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves also said says say
+    according one""".split()
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A sentence (or any text piece) and its [start, end) offsets in the text it came from."""
+
+    text: str
+    start: int
+    end: int
+
+
+def split_sentences(text: str, offset: int = 0) -> list[Span]:
+    """Split text into sentences, returning exact offsets (`text[s.start-offset:s.end-offset] == s.text`).
+
+    Line breaks always end a sentence: cleaned articles keep one paragraph per line.
+    """
+    spans: list[Span] = []
+    for para in re.finditer(r"[^\n]+", text):
+        para_text, base = para.group(), para.start()
+        start = 0
+        for m in _END.finditer(para_text):
+            end = m.end()
+            if _is_abbreviation(para_text, m.start()):
+                continue
+            nxt = para_text[end:].lstrip()
+            # "... 3.5 million" or a lowercase continuation is not a sentence end.
+            if nxt and (nxt[0].islower() or nxt[0].isdigit() and para_text[m.start() - 1 : m.start()].isdigit()):
+                continue
+            _add(spans, para_text, start, end, base + offset)
+            start = end
+        _add(spans, para_text, start, len(para_text), base + offset)
+    return spans
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    if text[dot] != ".":
+        return False
+    word = re.search(r"([A-Za-z.]+)$", text[:dot])
+    if not word:
+        return False
+    w = word.group(1).lower().strip(".")
+    # Single capital letters are initials ("Kim J. Un"), except a lone "I".
+    return w in _ABBREVIATIONS or (len(w) == 1 and w != "i")
+
+
+def _add(spans: list[Span], text: str, start: int, end: int, base: int) -> None:
+    piece = text[start:end]
+    stripped = piece.strip()
+    if not stripped:
+        return
+    lead = len(piece) - len(piece.lstrip())
+    s = start + lead
+    spans.append(Span(stripped, base + s, base + s + len(stripped)))
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens."""
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased tokens without stopwords: what lexical overlap is measured on."""
+    return [w for w in words(text) if w not in STOPWORDS]
+
+
+def normalize_space(text: str) -> str:
+    """Collapse runs of spaces/tabs and of blank lines; keep one paragraph per line."""
+    lines = [re.sub(r"[ \t\u00a0]+", " ", ln).strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(ln for ln in lines if ln)

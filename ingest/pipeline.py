@@ -1,0 +1,202 @@
+"""The ingest run: load -> clean -> deduplicate -> chunk -> embed (batched across articles) -> store, with a report."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from articleqa.embed import Embedder, get_embedder
+from articleqa.models import Article, Passage
+from articleqa.settings import Settings
+from articleqa.store import ArticleRecord, Store, StoreError
+from articleqa.text import words
+from ingest import dedup
+from ingest.chunk import chunk, content_hash, embedding_text
+
+STATUSES = ("added", "updated", "unchanged", "duplicate", "failed")
+
+
+@dataclass
+class ItemResult:
+    """What happened to one input (one article, or one input that failed)."""
+
+    origin: str
+    status: str  # one of STATUSES
+    article_id: str = ""
+    title: str = ""
+    passages: int = 0
+    reason: str = ""  # why it failed, or which article it duplicates
+
+    def line(self) -> str:
+        if self.status == "failed":
+            return f"error: {self.origin}: {self.reason}"
+        extra = f" ({self.reason})" if self.reason else ""
+        return f"{self.status}: {self.origin} -> {self.article_id}{extra}"
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one run; `ok` is False when any input failed."""
+
+    items: list[ItemResult] = field(default_factory=list)
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    passages_embedded: int = 0
+    repaired: list[str] = field(default_factory=list)  # articles a killed earlier run left half-written
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(1 for i in self.items if i.status == s) for s in STATUSES}
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.status == "failed" for i in self.items)
+
+    def summary(self) -> str:
+        c = self.counts()
+        rate = self.passages_embedded / self.seconds if self.seconds else 0.0
+        return (
+            f"{c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged, {c['duplicate']} duplicate, "
+            f"{c['failed']} failed; {self.passages_embedded} passages embedded in {self.seconds:.1f} s ({rate:.1f}/s)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts(), "ok": self.ok, **asdict(self)}
+
+
+ProgressFn = Callable[[ItemResult, int], None]  # (result of the item just finished, passages embedded so far)
+
+
+@dataclass
+class _Pending:
+    article: Article
+    passages: list[Passage]
+    digest: str
+    text_hash: str
+    minhash: str
+    previous: ArticleRecord | None
+
+
+class Ingestor:
+    """Runs ingest against one store. Re-running on unchanged input embeds nothing."""
+
+    def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None):
+        self.settings = settings
+        self.embedder = embedder or get_embedder(settings)
+        self.store = store or Store(settings, self.embedder)
+        self.flush_at = max(settings.embed_batch_size * 8, 64)  # passages per embedding call: large batches amortise
+
+    def run(self, inputs: list[str], on_item: ProgressFn | None = None) -> IngestReport:
+        """Ingest every input; bad inputs are reported and skipped, never fatal.
+
+        Args:
+            inputs: file paths, folders, URLs or feed URLs.
+            on_item: called after each input is settled (for progress bars and logs).
+        Returns:
+            The run's report.
+        """
+        from ingest.clean import CleanError, article_id, clean
+        from ingest.load import LoadError, load_inputs
+
+        t0 = time.perf_counter()
+        report = IngestReport(repaired=self.store.recover())
+        records = {r.id: r for r in self.store.records().values() if r.hash}
+        finder = dedup.DuplicateFinder(self.settings.near_duplicate_threshold)
+        for r in records.values():
+            if r.minhash:
+                finder.add(r.id, dedup.decode(r.minhash), r.text_hash)
+        queue: list[_Pending] = []
+        seen_ids: set[str] = set()
+
+        def settle(result: ItemResult) -> None:
+            report.items.append(result)
+            if on_item:
+                on_item(result, report.passages_embedded)
+
+        for item in load_inputs(inputs, self.settings):
+            if isinstance(item, LoadError):
+                settle(ItemResult(item.origin, "failed", reason=item.reason))
+                continue
+            try:
+                article = clean(item)
+                article.id = article.id or article_id(item, article)
+                article.origin = article.origin or item.origin
+            except CleanError as exc:
+                settle(ItemResult(item.origin, "failed", reason=str(exc)))
+                continue
+            except Exception as exc:  # a cleaner bug must not lose the rest of the run
+                settle(ItemResult(item.origin, "failed", reason=f"could not clean: {exc!r}"))
+                continue
+            digest = content_hash(article)[:12]
+            previous = records.get(article.id)
+            if article.id in seen_ids:
+                settle(ItemResult(item.origin, "duplicate", article.id, article.title, reason="same id given twice in this run"))
+                continue
+            seen_ids.add(article.id)
+            if previous is not None and previous.hash == digest:
+                settle(ItemResult(item.origin, "unchanged", article.id, article.title, previous.passages))
+                continue
+            text_hash = hashlib.sha1(" ".join(words(article.text)).encode()).hexdigest()
+            sig = dedup.signature(article.text)
+            dup = finder.find(article.id, sig, text_hash)
+            if dup is not None:
+                kept, sim = dup
+                self._alias(kept, article.id, queue)
+                settle(ItemResult(item.origin, "duplicate", article.id, article.title, reason=f"duplicate of {kept} (similarity {sim:.2f})"))
+                continue
+            passages = chunk(article, self.settings.chunk_size, self.settings.chunk_overlap)
+            if not passages:
+                settle(ItemResult(item.origin, "failed", article.id, article.title, reason="no text left to store"))
+                continue
+            finder.remove(article.id)
+            finder.add(article.id, sig, text_hash)
+            queue.append(_Pending(article, passages, digest, text_hash, dedup.encode(sig), previous))
+            if sum(len(p.passages) for p in queue) >= self.flush_at:
+                self._flush(queue, report, settle)
+                queue = []
+        self._flush(queue, report, settle)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _alias(self, kept: str, alias: str, queue: list[_Pending]) -> None:
+        # The kept article may still be waiting in this run's queue: its record does not exist yet.
+        for p in queue:
+            if p.article.id == kept:
+                p.previous = p.previous or ArticleRecord(id=kept)
+                if alias not in p.previous.aliases:
+                    p.previous.aliases.append(alias)
+                return
+        self.store.add_alias(kept, alias)
+
+    def _flush(self, queue: list[_Pending], report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
+        if not queue:
+            return
+        texts = [embedding_text(p) for item in queue for p in item.passages]
+        t = time.perf_counter()
+        vectors = self.embedder.encode_passages(texts)
+        report.embed_seconds += time.perf_counter() - t
+        row = 0
+        for item in queue:
+            n = len(item.passages)
+            vecs, row = vectors[row : row + n], row + n
+            status = "updated" if item.previous is not None and item.previous.hash else "added"
+            try:
+                self.store.replace_article(
+                    item.article, item.passages, vecs, item.digest, item.text_hash, item.minhash, item.previous
+                )
+            except (StoreError, Exception) as exc:  # disk full, server gone: report, keep going
+                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title, reason=f"store write failed: {exc}"))
+                continue
+            report.passages_embedded += n
+            settle(ItemResult(item.article.origin, status, item.article.id, item.article.title, n))
+        self.store.bump_generation()
+
+
+def delete_articles(store: Store, ids: list[str]) -> dict[str, bool]:
+    """Delete articles by id; returns which existed. The keyword index follows via the store generation."""
+    result = {i: store.delete_article(i) for i in ids}
+    if any(result.values()):
+        store.bump_generation()
+    return result

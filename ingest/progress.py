@@ -1,0 +1,52 @@
+"""Runs an ingest with a rich progress bar (articles/s, passages/s) and one line per problem on stderr."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from articleqa.settings import Settings
+from ingest.pipeline import IngestReport, Ingestor, ItemResult
+
+
+def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False) -> IngestReport:
+    """Ingest `inputs`, drawing progress on stderr unless `quiet`; errors are always printed.
+
+    Returns:
+        The run's report (its summary line is printed too).
+    """
+    console = Console(stderr=True, highlight=False)
+    ingestor = Ingestor(settings)
+    start = time.perf_counter()
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]ingest[/]"),
+        BarColumn(),
+        TextColumn("{task.completed} articles · {task.fields[passages]} passages · {task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=console,
+        disable=quiet,
+        transient=True,
+    )
+
+    with progress:
+        task = progress.add_task("ingest", total=None, passages=0, rate="", current="")
+
+        def on_item(result: ItemResult, passages: int) -> None:
+            elapsed = max(time.perf_counter() - start, 1e-6)
+            done = progress.tasks[0].completed + 1
+            rate = f"{done / elapsed:.1f} art/s, {passages / elapsed:.1f} pass/s"
+            progress.update(task, advance=1, passages=passages, rate=rate, current=result.origin[-40:])
+            if result.status == "failed":
+                console.print(f"[red]error[/]: {result.origin}: {result.reason}", markup=True)
+            elif not quiet and result.status == "duplicate":
+                console.print(f"duplicate: {result.origin}: {result.reason}")
+
+        report = ingestor.run(inputs, on_item=on_item)
+    if report.repaired:
+        console.print(f"repaired {len(report.repaired)} article(s) left half-written by an interrupted run")
+    console.print(report.summary())
+    return report

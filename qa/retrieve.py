@@ -1,0 +1,167 @@
+"""Hybrid retrieval: dense (Chroma) + BM25, fused by reciprocal rank, re-scored, capped per article."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from articleqa.embed import Embedder
+from articleqa.keyword import KeywordIndex
+from articleqa.models import Passage
+from articleqa.settings import Settings
+from articleqa.store import Store
+from articleqa.text import content_words
+
+
+@dataclass
+class Filters:
+    """Restrictions on which passages may be retrieved."""
+
+    source: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def chroma_where(self) -> dict | None:
+        clauses: list[dict] = []
+        if self.source:
+            clauses.append({"source": self.source})
+        if self.since:
+            clauses.append({"date_ts": {"$gte": self.since.toordinal()}})
+        if self.until:
+            clauses.append({"date_ts": {"$lte": self.until.toordinal()}})
+            clauses.append({"date_ts": {"$gt": 0}})  # undated articles cannot satisfy an upper bound
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+@dataclass
+class Retrieval:
+    """The ranked passages and what it took to find them."""
+
+    passages: list[Passage]
+    candidates: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Reranker(Protocol):
+    """Plug-in point for a real reranker (e.g. a cross-encoder a user has locally)."""
+
+    def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
+        """Return the passages re-ordered (and re-scored) best first."""
+        ...
+
+
+class HybridRetriever:
+    """Finds the passages most likely to answer a query.
+
+    Dense and keyword candidates are fused with reciprocal-rank fusion, then re-scored from features that need no
+    extra model: cosine similarity of the query with the passage, query-term coverage, title overlap and fusion
+    rank. At most `max_per_article` passages per article survive, so one long story cannot crowd out the rest.
+    """
+
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder, reranker: Reranker | None = None):
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.keywords = KeywordIndex(settings, store)
+        self.reranker = reranker
+
+    def run(self, query: str, filters: Filters | None = None, k: int | None = None) -> Retrieval:
+        """Retrieve passages for `query`.
+
+        Args:
+            query: the (rewritten, self-contained) question.
+            filters: source and publish-date restrictions.
+            k: passages to return (default settings.top_k).
+        Returns:
+            A Retrieval with passages best first; `Passage.score` is the final relevance score (0-1-ish).
+        """
+        filters = filters or Filters()
+        k = k or self.settings.top_k
+        n = self.settings.candidates
+        timings: dict[str, float] = {}
+
+        t = time.perf_counter()
+        qvec = self.embedder.encode_query(query)
+        timings["embed_query"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        dense = self.store.query(qvec, n, filters.chroma_where())
+        timings["dense"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        hits = self.keywords.search(
+            query,
+            n,
+            source=filters.source,
+            since=filters.since.toordinal() if filters.since else None,
+            until=filters.until.toordinal() if filters.until else None,
+        )
+        timings["keyword"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        fused = self._fuse(query, qvec, dense, hits)
+        if self.reranker is not None:
+            fused = self.reranker.rerank(query, fused)
+        ranked = _cap_per_article(fused, self.settings.max_per_article)[:k]
+        timings["rerank"] = time.perf_counter() - t
+        return Retrieval(ranked, candidates=len(fused), timings=timings)
+
+    def _fuse(self, query: str, qvec: np.ndarray, dense: list[Passage], hits) -> list[Passage]:
+        rrf_k = self.settings.rrf_k
+        by_id: dict[str, Passage] = {p.id: p for p in dense}
+        cosine = {p.id: p.score for p in dense}
+        fusion: dict[str, float] = {}
+        for rank, p in enumerate(dense):
+            fusion[p.id] = fusion.get(p.id, 0.0) + 1.0 / (rrf_k + rank + 1)
+        bm25_max = max((h.score for h in hits), default=0.0) or 1.0
+        bm25 = {h.passage_id: h.score / bm25_max for h in hits}
+        for rank, h in enumerate(hits):
+            fusion[h.passage_id] = fusion.get(h.passage_id, 0.0) + 1.0 / (rrf_k + rank + 1)
+        missing = [pid for pid in bm25 if pid not in by_id]
+        if missing:
+            for p, vec in zip(*self._fetch_with_vectors(missing), strict=False):
+                by_id[p.id] = p
+                cosine[p.id] = float(np.dot(vec, qvec))
+        qwords = set(content_words(query))
+        best_fusion = max(fusion.values(), default=1.0)
+        scored = []
+        for pid, p in by_id.items():
+            pw = set(content_words(p.text))
+            tw = set(content_words(p.title))
+            coverage = len(qwords & (pw | tw)) / len(qwords) if qwords else 0.0
+            title = len(qwords & tw) / len(qwords) if qwords else 0.0
+            # Weights chosen on realtimeqa-dev (bench/retrieval.py); cosine carries most of the signal.
+            p.score = (
+                0.55 * cosine.get(pid, 0.0)
+                + 0.20 * bm25.get(pid, 0.0)
+                + 0.15 * coverage
+                + 0.05 * title
+                + 0.05 * fusion.get(pid, 0.0) / best_fusion
+            )
+            scored.append(p)
+        scored.sort(key=lambda p: p.score, reverse=True)
+        return scored
+
+    def _fetch_with_vectors(self, ids: list[str]) -> tuple[list[Passage], list[np.ndarray]]:
+        from articleqa.store import passage_from
+
+        got = self.store.passages.get(ids=ids, include=["documents", "metadatas", "embeddings"])
+        passages = [passage_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)]
+        vectors = [np.asarray(v, dtype=np.float32) for v in got["embeddings"]]
+        return passages, vectors
+
+
+def _cap_per_article(passages: list[Passage], cap: int) -> list[Passage]:
+    counts: dict[str, int] = {}
+    out = []
+    for p in passages:
+        if counts.get(p.article_id, 0) < cap:
+            out.append(p)
+            counts[p.article_id] = counts.get(p.article_id, 0) + 1
+    return out
