@@ -33,7 +33,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: install
-	$(BIN)/articleqa ingest samples/xi-kim-beijing-2025-09-04.txt
+	$(BIN)/articleqa ingest samples/articles/xi-kim-beijing-2025-09-04.txt
 	$(BIN)/articleqa serve
 
 test: install-test

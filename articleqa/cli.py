@@ -24,7 +24,7 @@ StoreOpt = Annotated[Path | None, typer.Option("--store", help="Embedded Chroma 
 UrlOpt = Annotated[str | None, typer.Option("--chroma-url", help="Chroma server URL [env ARTICLEQA_CHROMA_URL].")]
 CollOpt = Annotated[str | None, typer.Option("--collection", help="Collection name [env ARTICLEQA_COLLECTION].")]
 
-EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
 
 
 def make_settings(**overrides: object):
@@ -129,6 +129,87 @@ def articles_delete(
     for aid, existed in result.items():
         typer.echo(f"deleted: {aid}" if existed else f"error: {aid}: no such article", err=not existed)
     raise typer.Exit(EXIT_OK if all(result.values()) else EXIT_PARTIAL)
+
+
+def _parse_date(value: str | None, flag: str):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{flag} {value!r}: expected a date like 2025-09-04")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.", show_default=False)],
+    source: Annotated[str | None, typer.Option(help="Only articles from this source (e.g. 'Japan Today').")] = None,
+    since: Annotated[str | None, typer.Option(help="Only articles published on or after this date (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only articles published on or before this date (YYYY-MM-DD).")] = None,
+    mode: Annotated[str | None, typer.Option(help="extractive (no LLM, default) or llm.")] = None,
+    reference_date: Annotated[str | None, typer.Option(help="Date that 'last week' etc. count from (default today).")] = None,
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible endpoint for --mode llm.")] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    collection: CollOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the structured result as JSON.")] = False,
+) -> None:
+    """Answer a question from the stored articles, with numbered, checked citations.
+
+    Exit code: 0 answered, 3 refused (the articles do not say), 2 error.
+
+    Examples:
+
+      articleqa ask "Who accompanied Kim?"
+
+      articleqa ask "What did Xi say last week?" --source "Japan Today" --json
+
+      articleqa ask "Who accompanied Kim?" --mode llm --llm-url http://localhost:11434/v1
+    """
+    from articleqa.store import StoreError
+    from qa.ask import Asker, Request
+
+    if mode not in (None, "extractive", "llm"):
+        _fail(f"--mode {mode!r}: expected extractive or llm")
+    settings = make_settings(
+        store_path=store, chroma_url=chroma_url, collection=collection, reference_date=reference_date,
+        llm_base_url=llm_url,
+    )
+    try:
+        answer = Asker(settings).ask(
+            Request(question, source=source, since=_parse_date(since, "--since"), until=_parse_date(until, "--until"),
+                    mode=mode)
+        )
+    except StoreError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        from qa.render import print_answer
+
+        print_answer(answer)
+    raise typer.Exit(EXIT_REFUSED if answer.refused else EXIT_OK)
+
+
+def _register_optional_commands() -> None:
+    # These modules keep their heavy imports inside functions, so registering them costs milliseconds.
+    try:
+        from evaluation.cli import eval_command
+
+        app.command("eval")(eval_command)
+    except ImportError:
+        pass
+    try:
+        from app import serve_command
+
+        app.command("serve")(serve_command)
+    except ImportError:
+        pass
+
+
+_register_optional_commands()
 
 
 def main() -> None:

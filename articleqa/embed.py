@@ -90,7 +90,10 @@ class Embedder:
 @lru_cache(maxsize=4)
 def _load(path: str) -> "SentenceTransformer":
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise, not progress
+    hf_logging.set_verbosity_error()
     return SentenceTransformer(path, device="cpu")
 
 

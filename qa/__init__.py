@@ -1,0 +1,1 @@
+"""Question answering: retrieval, extractive and LLM answers, citations and follow-up rewriting."""

@@ -1,0 +1,34 @@
+"""Terminal rendering of an answer: the text, then numbered sources with their quotes."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+
+from articleqa.models import Answer
+
+
+def print_answer(answer: Answer, console: Console | None = None) -> None:
+    """Print answer text, notices and numbered sources (title, source, date, quote)."""
+    console = console or Console(highlight=False)
+    for notice in answer.notices:
+        console.print(f"[yellow]note:[/] {escape(notice)}")
+    if answer.rewritten_query and answer.rewritten_query != answer.question:
+        console.print(f"[dim]searched for: {escape(answer.rewritten_query)}[/]")
+    console.print(escape(answer.answer))
+    if answer.short_answer:
+        console.print(f"[bold]Short answer:[/] {escape(answer.short_answer)}")
+    if answer.citations:
+        console.print("\n[bold]Sources[/]")
+        for c in answer.citations:
+            meta = ", ".join(x for x in (c.source, c.date) if x)
+            console.print(f"[{c.number}] {escape(c.title or c.article_id)}" + (f" ({escape(meta)})" if meta else ""))
+            console.print(f"    “{escape(c.quote)}”")
+            if c.url:
+                console.print(f"    {escape(c.url)}")
+    elif answer.refused and answer.passages:
+        console.print("\n[bold]Nearest passages[/]")
+        for i, p in enumerate(answer.passages[:3], 1):
+            console.print(f"{i}. {escape(p.title or p.article_id)} ({escape(p.source)}, {p.date}): {escape(p.text[:200])}…")
+    for s in answer.unsupported:
+        console.print(f"[red]removed (no passage supports it):[/] {escape(s)}")

@@ -1,0 +1,28 @@
+from ingest import dedup
+
+STORY = (
+    "The central bank raised interest rates by half a point on Wednesday, its largest increase in two decades, "
+    "as officials tried to tame inflation that has reached a forty year high across the country this spring."
+)
+
+
+def test_near_duplicate_found_distinct_story_not():
+    finder = dedup.DuplicateFinder(threshold=0.8)
+    finder.add("wire-1", dedup.signature(STORY))
+    syndicated = STORY.replace("this spring.", "this spring, analysts said.")
+    other = "A football club won the national cup after a penalty shootout in front of sixty thousand fans."
+    found = finder.find("site-2", dedup.signature(syndicated))
+    assert found is not None and found[0] == "wire-1" and 0.8 <= found[1] < 1.0
+    assert finder.find("site-3", dedup.signature(other)) is None
+    # an article is never a duplicate of its own earlier version
+    assert finder.find("wire-1", dedup.signature(syndicated)) is None
+
+
+def test_exact_text_hash_and_signature_round_trip():
+    finder = dedup.DuplicateFinder(threshold=0.99)
+    sig = dedup.signature(STORY)
+    assert (dedup.decode(dedup.encode(sig)) == sig).all()
+    finder.add("a", sig, text_hash="h1")
+    assert finder.find("b", dedup.signature("x y z"), text_hash="h1") == ("a", 1.0)
+    finder.remove("a")
+    assert finder.find("b", sig, text_hash="h1") is None
