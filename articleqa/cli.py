@@ -12,7 +12,7 @@ import typer
 app = typer.Typer(
     name="articleqa",
     help="Question answering over news articles, with every claim cited to its passage.\n\n"
-    "Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask \"Who accompanied Kim?\"\n\n  articleqa serve",
+    'Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve',
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -41,7 +41,9 @@ def _fail(message: str, code: int = EXIT_ERROR) -> None:
 
 @app.command()
 def ingest(
-    inputs: Annotated[list[str], typer.Argument(help="Files, folders, URLs or RSS/Atom feed URLs.", show_default=False)],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Files, folders, URLs or RSS/Atom feed URLs.", show_default=False)
+    ],
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     collection: CollOpt = None,
@@ -67,8 +69,12 @@ def ingest(
     from ingest.progress import run_with_progress
 
     settings = make_settings(
-        store_path=store, chroma_url=chroma_url, collection=collection, include=include or None,
-        exclude=exclude or None, chunk_size=chunk_size,
+        store_path=store,
+        chroma_url=chroma_url,
+        collection=collection,
+        include=include or None,
+        exclude=exclude or None,
+        chunk_size=chunk_size,
     )
     try:
         report = run_with_progress(settings, inputs, quiet=quiet or as_json)
@@ -146,10 +152,16 @@ def _parse_date(value: str | None, flag: str):
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes.", show_default=False)],
     source: Annotated[str | None, typer.Option(help="Only articles from this source (e.g. 'Japan Today').")] = None,
-    since: Annotated[str | None, typer.Option(help="Only articles published on or after this date (YYYY-MM-DD).")] = None,
-    until: Annotated[str | None, typer.Option(help="Only articles published on or before this date (YYYY-MM-DD).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only articles published on or after this date (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only articles published on or before this date (YYYY-MM-DD).")
+    ] = None,
     mode: Annotated[str | None, typer.Option(help="extractive (no LLM, default) or llm.")] = None,
-    reference_date: Annotated[str | None, typer.Option(help="Date that 'last week' etc. count from (default today).")] = None,
+    reference_date: Annotated[
+        str | None, typer.Option(help="Date that 'last week' etc. count from (default today).")
+    ] = None,
     llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible endpoint for --mode llm.")] = None,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
@@ -174,13 +186,21 @@ def ask(
     if mode not in (None, "extractive", "llm"):
         _fail(f"--mode {mode!r}: expected extractive or llm")
     settings = make_settings(
-        store_path=store, chroma_url=chroma_url, collection=collection, reference_date=reference_date,
+        store_path=store,
+        chroma_url=chroma_url,
+        collection=collection,
+        reference_date=reference_date,
         llm_base_url=llm_url,
     )
     try:
         answer = Asker(settings).ask(
-            Request(question, source=source, since=_parse_date(since, "--since"), until=_parse_date(until, "--until"),
-                    mode=mode)
+            Request(
+                question,
+                source=source,
+                since=_parse_date(since, "--since"),
+                until=_parse_date(until, "--until"),
+                mode=mode,
+            )
         )
     except StoreError as exc:
         _fail(str(exc))

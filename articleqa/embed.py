@@ -46,7 +46,7 @@ class Embedder:
         self._lock = threading.Lock()
 
     @property
-    def model(self) -> "SentenceTransformer":
+    def model(self) -> SentenceTransformer:
         if self._model is None:
             with self._lock:
                 if self._model is None:
@@ -88,7 +88,7 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def _load(path: str) -> "SentenceTransformer":
+def _load(path: str) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
@@ -99,7 +99,9 @@ def _load(path: str) -> "SentenceTransformer":
 
 @lru_cache(maxsize=4)
 def _shared(model_name: str, batch: int, ingest_threads: int, query_threads: int) -> Embedder:
-    s = Settings(embedding_model=model_name, embed_batch_size=batch, ingest_threads=ingest_threads, query_threads=query_threads)
+    s = Settings(
+        embedding_model=model_name, embed_batch_size=batch, ingest_threads=ingest_threads, query_threads=query_threads
+    )
     return Embedder(s)
 
 
@@ -137,7 +139,7 @@ class ChromaEmbeddingFunction:
         return {"model": self._embedder.model_name}
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "ChromaEmbeddingFunction":
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingFunction:
         return ChromaEmbeddingFunction(get_embedder(Settings(embedding_model=config.get("model", PACKAGED_MODEL))))
 
 

@@ -168,6 +168,4 @@ class KeywordIndex:
         docs, scores = self._bm25.retrieve(
             [known], k=min(k, len(self._ids)), show_progress=False, weight_mask=mask, n_threads=1
         )
-        return [
-            KeywordHit(self._ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0
-        ]
+        return [KeywordHit(self._ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]

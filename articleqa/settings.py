@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="URL of a Chroma server (http://127.0.0.1:8000). When set, the embedded store is not used."
     )
-    collection: str = Field("articles", description="Chroma collection name; passages go in it, article records in '<name>__articles'.")
+    collection: str = Field(
+        "articles", description="Chroma collection name; passages go in it, article records in '<name>__articles'."
+    )
     cache_dir: Path | None = Field(
         None, description="Folder for derived caches (keyword index). Defaults to <store_path>/.articleqa-cache."
     )
@@ -31,7 +33,9 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(32, description="Passages per embedding batch during ingest.")
     ingest_threads: int = Field(0, description="Torch threads for batch ingest (0 = all cores).")
-    query_threads: int = Field(1, description="Torch threads for embedding questions (1 is fastest for single queries).")
+    query_threads: int = Field(
+        1, description="Torch threads for embedding questions (1 is fastest for single queries)."
+    )
 
     # --- ingest ------------------------------------------------------------------------------------------
     chunk_size: int = Field(700, description="Target passage length in characters; passages never cut a sentence.")
@@ -41,7 +45,9 @@ class Settings(BaseSettings):
         0.8, description="Estimated Jaccard similarity of word shingles above which a new article is a duplicate."
     )
     http_timeout: float = Field(15.0, description="Seconds to wait for a URL or feed.")
-    include: list[str] = Field(default_factory=list, description="Glob patterns a file in a folder must match (default: all supported).")
+    include: list[str] = Field(
+        default_factory=list, description="Glob patterns a file in a folder must match (default: all supported)."
+    )
     exclude: list[str] = Field(default_factory=list, description="Glob patterns of files in folders to skip.")
 
     # --- retrieval ---------------------------------------------------------------------------------------
@@ -53,7 +59,9 @@ class Settings(BaseSettings):
     # --- answering ---------------------------------------------------------------------------------------
     mode: Literal["extractive", "llm"] = Field("extractive", description="Answerer: 'extractive' (no LLM) or 'llm'.")
     refusal_threshold: float = Field(
-        0.35, description="Minimum evidence score (0-1) of the best sentence; below it the question is refused."
+        0.56,
+        description="Minimum evidence score (0-1) of the best sentence; below it the question is refused "
+        "(calibrated with bench/calibrate_refusal.py).",
     )
     max_answer_sentences: int = Field(3, description="Most sentences in an extractive answer.")
     llm_base_url: str | None = Field(
@@ -84,6 +92,6 @@ class Settings(BaseSettings):
         """Where derived caches live for this store."""
         return self.cache_dir or (self.store_path / ".articleqa-cache")
 
-    def with_overrides(self, **values: object) -> "Settings":
+    def with_overrides(self, **values: object) -> Settings:
         """A copy with the given fields replaced, skipping None (unset CLI flags)."""
         return self.model_copy(update={k: v for k, v in values.items() if v is not None})

@@ -108,7 +108,9 @@ class Store:
         ef = ChromaEmbeddingFunction(embedder)
         space = {"hnsw:space": "cosine"}
         try:
-            self.passages = self.client.get_or_create_collection(settings.collection, embedding_function=ef, metadata=space)
+            self.passages = self.client.get_or_create_collection(
+                settings.collection, embedding_function=ef, metadata=space
+            )
             self.articles = self.client.get_or_create_collection(
                 f"{settings.collection}__articles", embedding_function=ef, metadata=space
             )
@@ -151,7 +153,9 @@ class Store:
         return (got.get("documents") or [""])[0] or ""
 
     def _put_record(self, rec: ArticleRecord, text: str, embedding: np.ndarray) -> None:
-        self.articles.upsert(ids=[rec.id], metadatas=[rec.metadata()], documents=[text], embeddings=[embedding.tolist()])
+        self.articles.upsert(
+            ids=[rec.id], metadatas=[rec.metadata()], documents=[text], embeddings=[embedding.tolist()]
+        )
 
     def _record_embedding(self, article_id: str) -> np.ndarray | None:
         got = self.articles.get(ids=[article_id], include=["embeddings"])
@@ -295,7 +299,9 @@ class Store:
         )
         return [
             passage_from(pid, doc, meta, 1.0 - dist)
-            for pid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=False)
+            for pid, doc, meta, dist in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=False
+            )
         ]
 
     def get_passages(self, ids: list[str]) -> list[Passage]:
@@ -303,7 +309,10 @@ class Store:
         if not ids:
             return []
         got = self.passages.get(ids=ids, include=["documents", "metadatas"])
-        by_id = {pid: passage_from(pid, doc, meta) for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)}
+        by_id = {
+            pid: passage_from(pid, doc, meta)
+            for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
+        }
         return [by_id[i] for i in ids if i in by_id]
 
 

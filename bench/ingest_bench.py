@@ -16,9 +16,7 @@ from pathlib import Path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", help="File or folder to ingest (e.g. ../shared/data/realtimeqa-dev/corpus.jsonl).")
     parser.add_argument("--json", type=Path, help="Write the figures to this file.")
     parser.add_argument("--batch-size", type=int, default=32, help="Embedding batch size for both runs.")

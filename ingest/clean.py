@@ -248,11 +248,11 @@ def _is_record(raw: RawDocument) -> bool:
 
 def _strip_markdown(text: str) -> str:
     """Markdown to plain paragraphs: images dropped, links to their text, emphasis and heading marks removed."""
-    text = re.sub(r"(?m)^\s*!\[[^\]]*\]\([^)]*\)\s*$", "", text)
+    text = re.sub(r"(?m)^[ \t]*!\[[^\]]*\]\([^)]*\)[ \t]*$", "", text)
     text = _MD_LINK.sub(r"\1", text)
     text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
-    text = re.sub(r"(?m)^\s{0,3}(#{2,6})\s+", "", text)  # a leading "# " is kept: it marks the title
-    text = re.sub(r"(?m)^\s{0,3}(-{3,}|\*{3,}|_{3,})\s*$", "", text)
+    text = re.sub(r"(?m)^[ \t]{0,3}#{2,6}[ \t]+", "", text)  # a leading "# " is kept: it marks the title
+    text = re.sub(r"(?m)^[ \t]{0,3}(-{3,}|\*{3,}|_{3,})[ \t]*$", "", text)
     return text
 
 

@@ -450,7 +450,8 @@ def _load_feed(feed_url: str, resp: _Response, client, settings: Settings) -> It
         hints = {
             "title": (entry.get("title") or "").strip() or None,
             "date": _entry_date(entry),
-            "author": (entry.get("author") or "").strip() or None,
+            # author_detail.name drops the e-mail of RSS's "ana@example.org (Ana Reporter)" form.
+            "author": ((entry.get("author_detail") or {}).get("name") or entry.get("author") or "").strip() or None,
         }
         yield from _load_url(link, client, settings, allow_feed=False, hints=hints)
 

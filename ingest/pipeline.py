@@ -132,7 +132,11 @@ class Ingestor:
             digest = content_hash(article)[:12]
             previous = records.get(article.id)
             if article.id in seen_ids:
-                settle(ItemResult(item.origin, "duplicate", article.id, article.title, reason="same id given twice in this run"))
+                settle(
+                    ItemResult(
+                        item.origin, "duplicate", article.id, article.title, reason="same id given twice in this run"
+                    )
+                )
                 continue
             seen_ids.add(article.id)
             if previous is not None and previous.hash == digest:
@@ -144,7 +148,15 @@ class Ingestor:
             if dup is not None:
                 kept, sim = dup
                 self._alias(kept, article.id, queue)
-                settle(ItemResult(item.origin, "duplicate", article.id, article.title, reason=f"duplicate of {kept} (similarity {sim:.2f})"))
+                settle(
+                    ItemResult(
+                        item.origin,
+                        "duplicate",
+                        article.id,
+                        article.title,
+                        reason=f"duplicate of {kept} (similarity {sim:.2f})",
+                    )
+                )
                 continue
             passages = chunk(article, self.settings.chunk_size, self.settings.chunk_overlap)
             if not passages:
@@ -187,7 +199,15 @@ class Ingestor:
                     item.article, item.passages, vecs, item.digest, item.text_hash, item.minhash, item.previous
                 )
             except (StoreError, Exception) as exc:  # disk full, server gone: report, keep going
-                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title, reason=f"store write failed: {exc}"))
+                settle(
+                    ItemResult(
+                        item.article.origin,
+                        "failed",
+                        item.article.id,
+                        item.article.title,
+                        reason=f"store write failed: {exc}",
+                    )
+                )
                 continue
             report.passages_embedded += n
             settle(ItemResult(item.article.origin, status, item.article.id, item.article.title, n))

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from articleqa.settings import Settings
-from ingest.pipeline import IngestReport, Ingestor, ItemResult
+from ingest.pipeline import Ingestor, IngestReport, ItemResult
 
 
 def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False) -> IngestReport:

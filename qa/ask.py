@@ -162,7 +162,9 @@ class Asker:
         timings["check"] = time.perf_counter() - t
         if not checked.citations:
             # The model wrote nothing the passages support (or said they don't answer): refuse honestly.
-            answer = self._refusal(req, query, passages, "The generated answer was not supported by the passages.", mode, notices, timings)
+            answer = self._refusal(
+                req, query, passages, "The generated answer was not supported by the passages.", mode, notices, timings
+            )
         else:
             answer = self._finish(req, query, passages, checked, draft.short_answer, mode, notices, timings)
         answer.timings["total"] = time.perf_counter() - t_all
@@ -183,9 +185,10 @@ class Asker:
         text = checked.text
         # Relative days in quoted sentences mean nothing without the article's date: resolve them.
         for c in checked.citations:
-            if c.date and c.quote in text:
+            core = c.quote.rstrip('.!?"”’ ')  # the checker puts [n] before the final punctuation
+            if c.date and core and core in text:
                 try:
-                    text = text.replace(c.quote, resolve_relative_dates(c.quote, dt.date.fromisoformat(c.date[:10])), 1)
+                    text = text.replace(core, resolve_relative_dates(core, dt.date.fromisoformat(c.date[:10])), 1)
                 except ValueError:
                     pass
         dated = []
@@ -211,15 +214,24 @@ class Asker:
     def _refusal(self, req, query, passages, reason, mode, notices, timings) -> Answer:
         if not passages:
             total = self.store.count_passages()
-            reason = "No articles are stored yet: add some with `articleqa ingest`." if not total else (
-                "No stored article matches the question and its filters."
+            reason = (
+                "No articles are stored yet: add some with `articleqa ingest`."
+                if not total
+                else ("No stored article matches the question and its filters.")
             )
         text = "The ingested articles do not answer this question."
         if reason:
             text += f" {reason}"
         return Answer(
-            question=req.question, answer=text, refused=True, refusal_reason=reason, passages=passages,
-            rewritten_query=query, mode=mode, notices=notices, timings=timings,
+            question=req.question,
+            answer=text,
+            refused=True,
+            refusal_reason=reason,
+            passages=passages,
+            rewritten_query=query,
+            mode=mode,
+            notices=notices,
+            timings=timings,
         )
 
     # ---- LangChain view ------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ _MARKERS_AFTER_END = re.compile(
     r"([.!?][\"'”’)]*)[ \t]*((?:\[\s*\d+(?:\s*(?:[,;–-]|and)\s*\d+)*\s*\][ \t]*)+)(?=\s|$)"
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME = re.compile(r"[A-Za-z][\w'’-]*")
+PAIR_RECALL = 0.75  # two sentences together must cover this share of a claim's content words
 # Sentences about the sources rather than about the world need no citation ("The articles do not name her.").
 _META_NEGATION = re.compile(
     r"\b(?:articles?|passages?|sources?|context|texts?|reports?|documents?)\b.*\b(?:not|never|no|n['’]t)\b"
@@ -36,7 +38,7 @@ _META_NEGATION = re.compile(
 _META_WORDS = frozenset(
     "article articles passage passages source sources report reports based following here found information summary "
     "summarize answer question context provided text texts document documents available given below above overall "
-    "short brief".split()
+    "short brief happened happen happens learn learned note noted following".split()
 )
 
 
@@ -152,11 +154,10 @@ class CitationChecker:
         order = sorted(range(len(sentences)), key=lambda i: -recall[i])
         pick = list(dict.fromkeys(order[:8] + [i for i in order if sentences[i].passage in cited][:12]))
         vecs = encode_cached(self.embedder, [text] + [sentences[i].span.text for i in pick])
-        numbers = set(_NUMBER.findall(text))
         out: dict[int, tuple[float, float]] = {}
         for j, i in enumerate(pick):
             cos = float(vecs[0] @ vecs[j + 1])
-            out[i] = (_support(recall[i], cos, numbers, sentences[i].span.text), cos)
+            out[i] = (_support(recall[i], cos, text, sentences[i].span.text), cos)
         return out
 
     def _pair(
@@ -165,7 +166,6 @@ class CitationChecker:
         """Two sentences that together support a claim merging two facts ("arrived Tuesday with his sister")."""
         claim_stems = frozenset(stems(text))
         top = sorted(scores, key=lambda i: -scores[i][0])[:5]
-        numbers = set(_NUMBER.findall(text))
         best: tuple[float, int, int] | None = None
         for a in top:
             for b in top:
@@ -175,8 +175,10 @@ class CitationChecker:
                 if sa <= sb or sb <= sa:  # each must bring something the other lacks
                     continue
                 recall = len(sa | sb) / len(claim_stems)
+                if recall < PAIR_RECALL:
+                    continue
                 joined = sentences[a].span.text + " " + sentences[b].span.text
-                v = _support(recall, max(scores[a][1], scores[b][1]), numbers, joined)
+                v = _support(recall, max(scores[a][1], scores[b][1]), text, joined)
                 if v >= self.threshold and (best is None or v > best[0]):
                     best = (v, a, b)
         if best is None:
@@ -184,13 +186,24 @@ class CitationChecker:
         return [(sentences[best[1]], best[0]), (sentences[best[2]], best[0])]
 
 
-def _support(recall: float, cos: float, numbers: set[str], source: str) -> float:
-    """Support 0-1: content-word recall of the claim in the source and dense similarity, numbers must match."""
+def _support(recall: float, cos: float, claim: str, source: str) -> float:
+    """Support 0-1: content-word recall of the claim in the source and dense similarity; numbers and names
+    of the claim must appear in the source (fabricated figures and people are the commonest inventions)."""
     dense = min(1.0, max(0.0, (cos - 0.35) / 0.45))
     value = 0.6 * recall + 0.4 * dense
+    numbers = set(_NUMBER.findall(claim))
     if numbers and not numbers <= set(_NUMBER.findall(source)):
-        value *= 0.6  # a number the source does not contain is the most common fabricated detail
+        value *= 0.6
+    source_words = {w.lower() for w in _NAME.findall(source)}
+    if any(n.lower() not in source_words for n in _names(claim)):
+        value *= 0.6
     return round(value, 4)
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised words that are not sentence-initial: the names a claim mentions."""
+    return [m.group(0) for m in _NAME.finditer(text) if m.start() > 0 and m.group(0)[0].isupper()
+            and not re.search(r"[.!?:\"“]\s*$", text[: m.start()])]
 
 
 def parse_claims(answer_text: str) -> list[_Claim]:
@@ -257,6 +270,7 @@ def _contained(text: str, sentences: list[_Sentence]) -> list[_Sentence]:
     by_passage: dict[int, list[_Sentence]] = {}
     for s in sentences:
         by_passage.setdefault(s.passage, []).append(s)
+    found: list[_Sentence] = []
     for group in by_passage.values():
         joined, bounds, pos = "", [], 0
         for s in group:
@@ -265,8 +279,8 @@ def _contained(text: str, sentences: list[_Sentence]) -> list[_Sentence]:
             pos = len(joined)
         at = joined.find(claim)
         if at >= 0:
-            return [s for s, (a, b) in zip(group, bounds, strict=True) if a < at + len(claim) and b > at]
-    return []
+            found += [s for s, (a, b) in zip(group, bounds, strict=True) if a < at + len(claim) and b > at]
+    return found
 
 
 def _citation(number: int, p: Passage, span: Span, support: float) -> Citation:

@@ -11,11 +11,19 @@ MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if 
 MONTHS["sept"] = 9
 WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
 
-_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
 # One date expression: ISO day, "September 4(, 2025)", "4 September( 2025)", "September( 2025)", "2025".
 _DATE = (
     rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|{_MONTH}(?:,?\s+\d{{4}})?|(?:19|20)\d{{2}})"
+)
+# A single day: "September 4(, 2025)", "4(th) (of) September( 2025)", "2025-09-04".
+_DAY = (
+    rf"{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|\d{{4}}-\d{{2}}-\d{{2}}"
 )
 _WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30, "year": 365, "years": 365}
@@ -130,7 +138,9 @@ _RELATIVE = re.compile(
     re.IGNORECASE,
 )
 # What already pins the day down right after the phrase: "(4 September)", ", Sept. 4", " 4 September".
-_EXPLICIT_AFTER = re.compile(rf"^\s*(?:\(|,?\s*{_MONTH}\s+\d|,?\s*\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|,?\s*\d{{4}}-)", re.I)
+_EXPLICIT_AFTER = re.compile(
+    rf"^\s*(?:\(|,?\s*{_MONTH}\s+\d|,?\s*\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|,?\s*\d{{4}}-)", re.I
+)
 _FUTURE_CUE = re.compile(r"\b(?:will|next|scheduled|due to|plans? to|expected to|is to|are to|until)\b", re.I)
 _REL_OFFSETS = {"yesterday": -1, "today": 0, "tonight": 0, "tomorrow": 1, "last night": -1}
 
@@ -228,7 +238,7 @@ _RULES = [
     (rf"\bsince\s+({_DATE})(?![\w-])", _since),
     (rf"\bbefore\s+({_DATE})(?![\w-])", _before),
     (rf"\bafter\s+({_DATE})(?![\w-])", _after),
-    (rf"\bon\s+({_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|\d{{4}}-\d{{2}}-\d{{2}})(?![\w-])", _on_or_in),
+    (rf"\bon\s+({_DAY})(?![\w-])", _on_or_in),
     (rf"\b(?:in|during)\s+({_MONTH}(?:,?\s+\d{{4}})?|(?:19|20)\d{{2}})(?![\w-])", _on_or_in),
     (r"\blast\s+week\b", lambda _, r: (_week_start(r) - timedelta(days=7), _week_start(r) - timedelta(days=1))),
     (r"\bthis\s+week\b", lambda _, r: (_week_start(r), r)),

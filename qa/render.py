@@ -29,6 +29,8 @@ def print_answer(answer: Answer, console: Console | None = None) -> None:
     elif answer.refused and answer.passages:
         console.print("\n[bold]Nearest passages[/]")
         for i, p in enumerate(answer.passages[:3], 1):
-            console.print(f"{i}. {escape(p.title or p.article_id)} ({escape(p.source)}, {p.date}): {escape(p.text[:200])}…")
+            console.print(
+                f"{i}. {escape(p.title or p.article_id)} ({escape(p.source)}, {p.date}): {escape(p.text[:200])}…"
+            )
     for s in answer.unsupported:
         console.print(f"[red]removed (no passage supports it):[/] {escape(s)}")

@@ -152,7 +152,9 @@ class HybridRetriever:
         from articleqa.store import passage_from
 
         got = self.store.passages.get(ids=ids, include=["documents", "metadatas", "embeddings"])
-        passages = [passage_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)]
+        passages = [
+            passage_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
+        ]
         vectors = [np.asarray(v, dtype=np.float32) for v in got["embeddings"]]
         return passages, vectors
 

@@ -42,6 +42,7 @@ _PRONOUNS = {
     "they": "plural", "them": "plural", "their": "plural", "theirs": "plural",
     "there": "place",
 }
+_DO_SUPPORT = {"VBD": "did", "VBZ": "does", "VBP": "do"}
 _PLACE_LABELS = {"GPE", "LOC", "FAC"}
 _GROUP_LABELS = {"ORG", "NORP", "GPE"}
 
@@ -136,6 +137,15 @@ def _words(text: str) -> list[str]:
 
 def _sans_q(text: str) -> str:
     return text.rstrip(" ?.!")
+
+
+def _subject_wh(question: str) -> tuple[str, str, str] | None:
+    """For "Who/What <finite verb> ...?" the do-support pieces: ("did", "accompany", " Kim?")."""
+    tokens = analyse(question).tokens
+    if len(tokens) < 3 or tokens[0].text.lower() not in ("who", "what") or tokens[1].tag not in _DO_SUPPORT:
+        return None
+    verb = tokens[1]
+    return _DO_SUPPORT[verb.tag], verb.lemma, question[verb.start + len(verb.text) :]
 
 
 def _is_proper(phrase: str) -> bool:
@@ -240,6 +250,10 @@ class QueryRewriter:
             owner = self._salient_person(previous, turns)
             if owner:
                 focus = f"{owner}'s {' '.join(words[1:])}"
+        subject_wh = _subject_wh(previous)
+        if subject_wh:  # "Who accompanied Kim?" + "And the daughter?" -> "Did Kim's daughter accompany Kim?"
+            aux, lemma, rest = subject_wh
+            return f"{aux.capitalize()} {focus} {lemma}{_sans_q(rest)}?"
         return f"{_sans_q(previous)} — what about {focus}?"
 
     def _label_of(self, focus: str, turns: list[tuple[str, str]]) -> str:
@@ -272,13 +286,12 @@ class QueryRewriter:
             second = tokens[1]
             if second.text.lower() in _AUX:  # "Why did Xi meet Kim?" -> "When did Xi meet Kim?"
                 return f"{wh_cap} {previous[second.start :]}"
-            if first in ("who", "what") and second.tag in ("VBD", "VBZ", "VBP"):
+            subject_wh = _subject_wh(previous)
+            subject = next(iter(analyse(turns[-1][1]).mentions), None)
+            if subject_wh and subject is not None:
                 # "Who accompanied Kim?" answered "... Kim Yo Jong" -> "When did Kim Yo Jong accompany Kim?"
-                subject = next(iter(analyse(turns[-1][1]).mentions), None)
-                if subject is not None:
-                    aux = {"VBD": "did", "VBZ": "does", "VBP": "do"}[second.tag]
-                    rest = previous[second.start + len(second.text) :]
-                    return f"{wh_cap} {aux} {subject.text} {second.lemma}{_sans_q(rest)}?"
+                aux, lemma, rest = subject_wh
+                return f"{wh_cap} {aux} {subject.text} {lemma}{_sans_q(rest)}?"
         return f"{_sans_q(previous)} — {wh.lower()}?"
 
     def _resolve_pronouns(self, question: str, turns: list[tuple[str, str]], previous: str) -> str:

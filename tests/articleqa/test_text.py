@@ -2,7 +2,7 @@ from articleqa.text import content_words, normalize_space, split_sentences
 
 
 def test_offsets_are_exact_and_abbreviations_do_not_split():
-    text = "Mr. Smith met Dr. Jones in the U.S. capital. They paid $3.5 million.\n\"We agreed,\" he said. Done!"
+    text = 'Mr. Smith met Dr. Jones in the U.S. capital. They paid $3.5 million.\n"We agreed," he said. Done!'
     spans = split_sentences(text, offset=10)
     assert [s.text for s in spans] == [
         "Mr. Smith met Dr. Jones in the U.S. capital.",

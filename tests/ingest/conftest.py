@@ -1,4 +1,4 @@
-"""Fixtures for the ingest tests: settings, the seed article, PDF builders and a local HTTP server with articles and feeds."""
+"""Fixtures for the ingest tests: loader settings, the seed article, PDF builders, a local HTTP server with feeds."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def rss_feed(base: str) -> str:
 
 def atom_feed(base: str) -> str:
     return f"""<?xml version="1.0" encoding="utf-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom"><title>Valley News</title><id>urn:x</id><updated>2024-05-08T00:00:00Z</updated>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Valley News</title><id>urn:x</id>
+<updated>2024-05-08T00:00:00Z</updated>
 <entry><title>Record apple harvest</title><link href="{base}/a2.html"/><id>urn:a2</id>
 <published>2024-05-08T10:00:00Z</published><updated>2024-05-09T10:00:00Z</updated>
 <author><name>Pat Grower</name></author></entry>
@@ -150,8 +151,11 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(max_file_mb=1.0, http_timeout=5.0, include=[], exclude=[])
+def load_settings(tmp_path: Path) -> Settings:
+    """Loader settings with a 1 MiB limit. Named apart from tests/conftest.py's `settings` so as not to shadow it
+    (and its temporary store) for the other tests in this folder."""
+    return Settings(store_path=tmp_path / "store", collection="test", max_file_mb=1.0, http_timeout=5.0,
+                    include=[], exclude=[])
 
 
 @pytest.fixture

@@ -66,8 +66,15 @@ def test_bad_inputs_are_reported_and_the_rest_is_stored(settings, embedder, tmp_
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02binary")
     (tmp_path / "broken.jsonl").write_text(json.dumps(make_article(7)) + "\n{not json\n")
-    report = ing.run([str(tmp_path / "empty.txt"), str(tmp_path / "bin.txt"), str(tmp_path / "broken.jsonl"),
-                      str(tmp_path / "missing.txt"), str(good)])
+    report = ing.run(
+        [
+            str(tmp_path / "empty.txt"),
+            str(tmp_path / "bin.txt"),
+            str(tmp_path / "broken.jsonl"),
+            str(tmp_path / "missing.txt"),
+            str(good),
+        ]
+    )
     failed = [i for i in report.items if i.status == "failed"]
     assert len(failed) == 4 and not report.ok
     assert any(i.origin.endswith("broken.jsonl:2") for i in failed)

@@ -1,0 +1,805 @@
+"""The articleqa web chat and its HTTP API (Gradio): ask with cited sources, manage and ingest articles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import typer
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from articleqa.models import Answer, Passage
+    from articleqa.settings import Settings
+    from qa.ask import Asker
+
+REPO = Path(__file__).resolve().parent
+SAMPLES = REPO / "samples" / "articles"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+ALL_SOURCES = "All sources"
+ANSWER_GROUP = "answer"  # chat and /ask share one concurrency budget
+INGEST_GROUP = "ingest"  # ingest runs on its own, so answers never queue behind it
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+# Characters markdown would treat as syntax; as numeric entities they display literally and never form links,
+# emphasis, code, LaTeX or template expressions.
+_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|~$:"}
+
+CSS = """
+#aqa-header h1 {margin: 0; font-size: 1.5rem;}
+#aqa-header p {margin: 0.15rem 0 0; color: var(--body-text-color-subdued);}
+#aqa-sources {max-height: 640px; overflow-y: auto; padding-right: 4px;}
+.aqa-empty {color: var(--body-text-color-subdued); padding: 1rem; border: 1px dashed var(--border-color-primary);
+  border-radius: 8px; font-size: 0.95rem;}
+.aqa-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 0.7rem 0.85rem;
+  margin-bottom: 0.7rem; background: var(--background-fill-primary); scroll-margin: 12px;
+  transition: box-shadow 0.3s, border-color 0.3s;}
+.aqa-card.aqa-flash {border-color: var(--color-accent); box-shadow: 0 0 0 3px var(--color-accent-soft);}
+.aqa-card-head {display: flex; gap: 0.55rem; align-items: baseline;}
+.aqa-num {flex: none; min-width: 1.6rem; height: 1.6rem; line-height: 1.6rem; text-align: center; border-radius: 999px;
+  background: var(--color-accent); color: white; font-weight: 600; font-size: 0.85rem;}
+.aqa-title {font-weight: 600; line-height: 1.3;}
+.aqa-meta {color: var(--body-text-color-subdued); font-size: 0.85rem; margin: 0.2rem 0 0.45rem 2.15rem;}
+.aqa-passage {font-size: 0.92rem; line-height: 1.5; margin: 0 0 0 2.15rem; white-space: pre-wrap;}
+.aqa-passage mark {background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px;}
+.aqa-passage.aqa-near {max-height: 9.5em; overflow: hidden;}
+a.aqa-cite {text-decoration: none; font-weight: 600; font-size: 0.85em; padding: 0 1px; cursor: pointer;}
+#aqa-welcome {border: 1px solid var(--color-accent-soft); background: var(--background-fill-secondary);
+  border-radius: 12px; padding: 0.4rem 1rem 1rem;}
+.aqa-notice {color: var(--body-text-color-subdued);}
+#aqa-since textarea, #aqa-until textarea {white-space: nowrap; overflow: hidden;}
+"""
+
+# Clicking a marker [n] brings source card n into view. Capture phase, so the chat's own link handling
+# (which opens links in a new tab) never sees the click.
+HEAD = """
+<script>
+document.addEventListener("click", function (e) {
+  var a = e.target && e.target.closest ? e.target.closest('a[href^="#src-"]') : null;
+  if (!a) return;
+  var card = document.getElementById(a.getAttribute("href").slice(1));
+  e.preventDefault();
+  e.stopPropagation();
+  if (!card) return;
+  card.scrollIntoView({behavior: "smooth", block: "nearest"});
+  card.classList.add("aqa-flash");
+  setTimeout(function () { card.classList.remove("aqa-flash"); }, 1600);
+}, true);
+</script>
+"""
+
+WELCOME = """
+### Welcome: no articles are stored yet
+articleqa answers questions **only from the news articles you add**, and every sentence of an answer is cited to
+the passage it comes from.
+
+- **Add your own:** open the **Articles** tab, upload `.txt`, `.md`, `.html`, `.pdf`, `.json` or `.jsonl` files,
+  or paste article URLs (one per line).
+- **Or try it now:** load the bundled sample (a Japan Today report on Kim Jong Un's September 2025 visit to
+  Beijing) and ask *"Who accompanied Kim?"*.
+- From a terminal: `articleqa ingest path/to/articles/`.
+"""
+
+
+# ---- pure helpers (no gradio) --------------------------------------------------------------------------------
+def _quiet_env() -> None:
+    # Nothing may phone home: set before gradio, chromadb or huggingface are imported.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def escape_text(text: str) -> str:
+    """Make untrusted text inert inside the chat's markdown: HTML-escaped and markdown syntax neutralised.
+
+    Args:
+        text: any text from an article, a question or an answer.
+    Returns:
+        Markdown that displays `text` literally.
+    """
+    return "".join(_ENTITIES.get(c, c) for c in text)
+
+
+def answer_markdown(text: str) -> str:
+    """Answer text for the chat: escaped, with each marker [n] turned into a link to source card n.
+
+    Args:
+        text: answer text with [n] markers.
+    Returns:
+        Markdown/HTML for a chat message.
+    """
+    out, last = [], 0
+    for m in _MARKER.finditer(text):
+        out.append(escape_text(text[last : m.start()]))
+        n = int(m.group(1))
+        out.append(f'<a class="aqa-cite" href="#src-{n}" title="Show source {n}">[{n}]</a>')
+        last = m.end()
+    out.append(escape_text(text[last:]))
+    return "".join(out)
+
+
+def safe_url(url: str) -> str:
+    """The URL if it is a plain http(s) link, else "" (a `javascript:` or `data:` URL never becomes a link)."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+def _attr(text: str) -> str:
+    # Escaped for HTML plus `$`/braces, so no client-side template syntax survives in gr.HTML values.
+    return html.escape(text, quote=True).replace("$", "&#36;").replace("{", "&#123;").replace("}", "&#125;")
+
+
+def _card(number: int, title: str, url: str, source: str, date: str, body_html: str, near: bool = False) -> str:
+    link = safe_url(url)
+    title_html = _attr(title or "(untitled article)")
+    if link:
+        title_html = f'<a href="{_attr(link)}" target="_blank" rel="noopener noreferrer">{title_html}</a>'
+    meta = " · ".join(_attr(x) for x in (source, _nice_date(date)) if x) or "unknown source"
+    cls = "aqa-passage aqa-near" if near else "aqa-passage"
+    return (
+        f'<div class="aqa-card" id="src-{number}" data-number="{number}">'
+        f'<div class="aqa-card-head"><span class="aqa-num">{number}</span>'
+        f'<span class="aqa-title">{title_html}</span></div>'
+        f'<div class="aqa-meta">{meta}</div><p class="{cls}">{body_html}</p></div>'
+    )
+
+
+def _nice_date(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value[:10]).strftime("%-d %B %Y")
+    except (ValueError, TypeError):
+        return value or ""
+
+
+def source_cards_html(answer: Answer) -> str:
+    """Source cards for an answer, numbered like its markers, each passage with the cited sentence in <mark>.
+
+    Args:
+        answer: the final answer; when refused, its nearest passages are shown instead.
+    Returns:
+        HTML for the sources panel; every article-derived string is escaped.
+    """
+    if answer.refused:
+        if not answer.passages:
+            return '<div class="aqa-empty">No passage came close to the question.</div>'
+        intro = '<div class="aqa-empty">Not answered. The nearest passages were:</div>'
+        return intro + passage_cards_html(answer.passages, near=True, header=False)
+    if not answer.citations:
+        return '<div class="aqa-empty">This answer has no checked citations.</div>'
+    cards = []
+    for c in sorted(answer.citations, key=lambda c: c.number):
+        a, b = c.start - c.passage_start, c.end - c.passage_start
+        text = c.passage_text
+        if c.passage_text and 0 <= a < b <= len(text) and text[a:b] == c.quote:
+            body = f"{_attr(text[:a])}<mark>{_attr(text[a:b])}</mark>{_attr(text[b:])}"
+        else:  # offsets disagree with the passage: show the quote alone rather than a wrong highlight
+            body = f"<mark>{_attr(c.quote)}</mark>"
+        cards.append(_card(c.number, c.title, c.url, c.source, c.date, body))
+    return "".join(cards)
+
+
+def passage_cards_html(passages: list[Passage], near: bool = False, header: bool = True) -> str:
+    """Cards for retrieved passages (while an answer is being written, or the nearest ones of a refusal)."""
+    if not passages:
+        return '<div class="aqa-empty">No passages found.</div>'
+    intro = '<div class="aqa-empty">Reading these passages…</div>' if header else ""
+    return intro + "".join(
+        _card(i, p.title, p.url, p.source, p.date, _attr(p.text), near=near) for i, p in enumerate(passages, 1)
+    )
+
+
+def details_markdown(answer: Answer) -> str:
+    """The Details accordion: rewritten query, mode, notices and per-stage timings."""
+    lines = [f"**Search query:** {escape_text(answer.rewritten_query or answer.question)}", f"**Mode:** {answer.mode}"]
+    if answer.short_answer:
+        lines.append(f"**Short answer:** {escape_text(answer.short_answer)}")
+    for n in answer.notices:
+        lines.append(f"**Note:** {escape_text(n)}")
+    if answer.unsupported:
+        lines.append(f"**Dropped (unsupported) sentences:** {len(answer.unsupported)}")
+    if answer.timings:
+        rows = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in answer.timings.items())
+        lines.append(f"\n| stage | time |\n|---|---|\n{rows}")
+    return "\n\n".join(lines)
+
+
+def parse_date(value: str | None, label: str) -> dt.date | None:
+    """A YYYY-MM-DD date from a text box; blank is None.
+
+    Raises:
+        ValueError: with a message naming the field, when the text is not such a date.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{label}: '{value}' is not a date like 2025-09-04 (YYYY-MM-DD).") from None
+
+
+def flatten_content(content: Any) -> str:
+    """Plain text of a chat message's content: a string, or Gradio 6's list of parts ({"type": "text", ...})."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "") if content.get("type", "text") == "text" else ""
+    if isinstance(content, list):
+        return " ".join(t for t in (flatten_content(p) for p in content) if t)
+    return ""
+
+
+def history_pairs(history: Any) -> list[tuple[str, str]]:
+    """Earlier (question, answer) turns from what an API caller sends.
+
+    Args:
+        history: JSON text or a list, either of [question, answer] pairs or of chat messages
+            ({"role": "user"|"assistant", "content": str | parts}); titled metadata messages are skipped.
+    Returns:
+        (question, answer) pairs, oldest first.
+    Raises:
+        ValueError: when the history cannot be read.
+    """
+    if isinstance(history, str):
+        if not history.strip():
+            return []
+        try:
+            history = json.loads(history)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"history: not valid JSON ({exc.msg})") from None
+    if not history:
+        return []
+    if not isinstance(history, list):
+        raise ValueError("history: expected a list of [question, answer] pairs or chat messages")
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for item in history:
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            pairs.append((str(item[0] or ""), str(item[1] or "")))
+        elif isinstance(item, dict) and "role" in item:
+            if (item.get("metadata") or {}).get("title"):
+                continue
+            text = flatten_content(item.get("content"))
+            if item["role"] == "user":
+                question = text
+            elif item["role"] == "assistant" and question is not None:
+                pairs.append((question, text))
+                question = None
+        else:
+            raise ValueError("history: expected a list of [question, answer] pairs or chat messages")
+    return pairs
+
+
+def bind_error(host: str, username: str | None, password: str | None, allow_no_auth: bool) -> str:
+    """Why the chat may not bind `host` ("" when it may): a non-local address needs a login or an explicit opt-out."""
+    if host in LOCAL_HOSTS or allow_no_auth:
+        return ""
+    if username and password:
+        return ""
+    return (
+        f"refusing to bind {host} without a login: pass --username and --password "
+        "(or ARTICLEQA_USERNAME/ARTICLEQA_PASSWORD), or --allow-no-auth to expose it to anyone who can reach it"
+    )
+
+
+def llm_available(settings: Settings) -> bool:
+    """Whether an LLM is configured (endpoint or local GGUF), so the llm answer mode may be offered."""
+    return bool(settings.llm_base_url or settings.llm_gguf)
+
+
+# ---- the app -----------------------------------------------------------------------------------------------------
+class Backend:
+    """What the UI and the API call: one Asker (and its store) shared by every request of the process."""
+
+    def __init__(self, settings: Settings, asker: Asker):
+        self.settings = settings
+        self.asker = asker
+        self.store = asker.store
+        self._ingest_lock = threading.Lock()  # one ingest at a time: runs write the same records
+
+    # -- asking --
+    def request(self, question: str, history: list[tuple[str, str]], source: str | None, since: str | None,
+                until: str | None, mode: str | None):
+        """A validated `qa.ask.Request`; raises ValueError with a user-facing message."""
+        from qa.ask import Request
+
+        question = (question or "").strip()
+        if not question:
+            raise ValueError("Please type a question.")
+        mode = (mode or "").strip() or None
+        if mode not in (None, "extractive", "llm"):
+            raise ValueError(f"mode: '{mode}' is not extractive or llm.")
+        if mode == "llm" and not llm_available(self.settings):
+            raise ValueError("mode llm: no LLM is configured (set ARTICLEQA_LLM_BASE_URL or ARTICLEQA_LLM_GGUF).")
+        start, end = parse_date(since, "Since"), parse_date(until, "Until")
+        if start and end and start > end:
+            raise ValueError(f"Since ({start}) is after Until ({end}).")
+        source = (source or "").strip()
+        return Request(question, history=history, source=None if source in ("", ALL_SOURCES) else source,
+                       since=start, until=end, mode=mode)
+
+    # -- articles --
+    def articles(self, title_contains: str = "") -> list[dict[str, Any]]:
+        """Stored articles, newest first."""
+        from articleqa.catalog import list_articles
+
+        return list_articles(self.settings, self.store, title_contains or "")
+
+    def sources(self) -> list[str]:
+        """Distinct sources of stored articles, for the source filter."""
+        return sorted({a["source"] for a in self.articles() if a["source"]})
+
+    def delete(self, ids: list[str]) -> dict[str, bool]:
+        """Delete articles by id; returns which existed."""
+        from articleqa.catalog import delete
+
+        ids = [i.strip() for i in ids if i and i.strip()]
+        return delete(self.settings, ids, self.store) if ids else {}
+
+    def check_uploads(self, paths: list[str]) -> str:
+        """Why this batch of uploads is refused ("" when it is fine): wrong type or too large, naming the file."""
+        from ingest.load import SUPPORTED_EXTENSIONS
+
+        limit = self.settings.max_upload_mb * 1024 * 1024
+        for p in paths:
+            path = Path(p)
+            if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+                return (f"{path.name}: unsupported file type (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))}). "
+                        "Nothing was ingested.")
+            if path.stat().st_size > limit:
+                return (f"{path.name}: larger than the {self.settings.max_upload_mb:g} MB upload limit. "
+                        "Nothing was ingested.")
+        return ""
+
+    def ingest(self, paths: list[str], urls: str, on_item=None):
+        """Ingest uploaded files (copied to a stable folder, so re-uploading a file updates its article) and URLs.
+
+        Args:
+            paths: local paths of uploaded files.
+            urls: text with one URL per line (blank lines and # comments ignored).
+            on_item: progress callback, as for `Ingestor.run`.
+        Returns:
+            (IngestReport, {stored path: uploaded name}); raises ValueError for a refused batch.
+        """
+        from ingest.pipeline import Ingestor
+
+        problem = self.check_uploads(paths)
+        if problem:
+            raise ValueError(problem)
+        url_list = [u.strip() for u in (urls or "").splitlines() if u.strip() and not u.strip().startswith("#")]
+        bad = [u for u in url_list if not safe_url(u)]
+        if bad:
+            raise ValueError(f"{bad[0]}: not an http(s) URL. Nothing was ingested.")
+        inputs, names = self._stage_uploads(paths)
+        inputs += url_list
+        if not inputs:
+            raise ValueError("Choose files to upload or paste URLs first.")
+        with self._ingest_lock:
+            ingestor = Ingestor(self.settings, store=self.store, embedder=self.asker.embedder)
+            report = ingestor.run(inputs, on_item=on_item)
+        return report, names
+
+    def _stage_uploads(self, paths: list[str]) -> tuple[list[str], dict[str, str]]:
+        # Gradio's temp path changes with the content; a stable path keeps the article id (a hash of the path),
+        # so an edited re-upload replaces its article instead of becoming a near-duplicate.
+        folder = self.settings.resolved_cache_dir() / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        inputs, names = [], {}
+        for p in paths:
+            name = re.sub(r"[^\w.\- ]+", "_", Path(p).name).strip() or "upload.txt"
+            target = folder / name
+            shutil.copyfile(p, target)
+            inputs.append(str(target))
+            names[str(target)] = name
+        return inputs, names
+
+
+def report_text(report, names: dict[str, str]) -> str:
+    """The ingest summary with one line per input, uploaded files named as the user named them."""
+    lines = [report.summary()]
+    for item in report.items:
+        line = item.line()
+        for stored, name in names.items():
+            line = line.replace(stored, name)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
+    """Build the chat UI and its API without loading any model.
+
+    Args:
+        settings: the settings of this process (store, answer mode, upload limit, concurrency).
+        asker: a shared Asker; one is created (cheaply: models load on first use) when None.
+    Returns:
+        The Gradio Blocks app, queued with `settings.concurrency` answers in parallel.
+    """
+    _quiet_env()
+    import gradio as gr
+
+    from ingest.load import SUPPORTED_EXTENSIONS
+    from qa.ask import Asker
+
+    backend = Backend(settings, asker or Asker(settings))
+    modes = ["extractive", "llm"] if llm_available(settings) else ["extractive"]
+
+    # ---- handlers ------------------------------------------------------------------------------------------
+    def source_choices() -> list[str]:
+        return [ALL_SOURCES, *backend.sources()]
+
+    def table_rows(title: str = "") -> list[list[Any]]:
+        return [[a["title"], a["source"], a["date"], a["passages"], a["id"]] for a in backend.articles(title)]
+
+    def id_choices() -> list[tuple[str, str]]:
+        return [(f"{a['title'][:70] or '(untitled)'} — {a['id']}", a["id"]) for a in backend.articles()]
+
+    def refresh(title: str = ""):
+        rows = table_rows(title)
+        return (
+            gr.update(value=rows),
+            gr.update(choices=id_choices()),
+            gr.update(choices=source_choices()),
+            gr.update(visible=not backend.articles()),
+        )
+
+    def on_load():
+        return refresh("")
+
+    def respond(message: str, chat: list, turns: list, source: str, since: str, until: str, mode: str):
+        try:
+            req = backend.request(message, list(turns or []), source, since, until, mode)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        chat = list(chat or []) + [
+            {"role": "user", "content": escape_text(req.question)},
+            {"role": "assistant", "content": "_Searching the articles…_"},
+        ]
+        yield chat, turns, '<div class="aqa-empty">Searching…</div>', "", ""
+        raw = ""
+        for event in backend.asker.stream(req):
+            if event.kind == "query":
+                continue
+            if event.kind == "sources":
+                yield chat, turns, passage_cards_html(event.passages), "", ""
+            elif event.kind == "delta":
+                raw += event.text
+                chat[-1] = {"role": "assistant", "content": answer_markdown(raw)}
+                yield chat, turns, gr.skip(), "", ""
+            elif event.kind == "done" and event.answer is not None:
+                ans = event.answer
+                chat[-1] = {"role": "assistant", "content": final_message(ans)}
+                turns = list(turns or []) + [(req.question, ans.answer)]
+                yield chat, turns, source_cards_html(ans), details_markdown(ans), ""
+
+    def final_message(ans: Answer) -> str:
+        text = answer_markdown(ans.answer)
+        if ans.refused and ans.passages:
+            near = "\n".join(
+                f"{i}. {escape_text(p.title or '(untitled)')}"
+                + (f" ({escape_text(p.source)}, {escape_text(p.date)})" if p.source or p.date else "")
+                for i, p in enumerate(ans.passages[:5], 1)
+            )
+            text += f"\n\nThe nearest passages (shown on the right) came from:\n{near}"
+        for n in ans.notices:
+            text += f'\n\n<span class="aqa-notice">Note: {escape_text(n)}</span>'
+        return text
+
+    def new_chat():
+        return [], [], '<div class="aqa-empty">Sources of the latest answer appear here.</div>', ""
+
+    def ui_ingest(files: list[str] | None, urls: str, title: str, progress=gr.Progress()):
+        paths = [str(f) for f in (files or [])]
+        total = max(1, len(paths) + len([u for u in (urls or "").splitlines() if u.strip()]))
+        progress(0, desc="Starting ingest…")
+        done = [0]
+
+        def on_item(item, _embedded):
+            done[0] += 1
+            progress(min(done[0] / total, 1.0), desc=f"{item.status}: {item.title or Path(item.origin).name}")
+
+        try:
+            report, names = backend.ingest(paths, urls, on_item)
+        except ValueError as exc:
+            return (f"**Not ingested.** {escape_text(str(exc))}", gr.skip(), gr.skip(), *refresh(title))
+        body = escape_text(report_text(report, names)).replace("\n", "  \n")
+        head = "**Ingest finished.**" if report.ok else "**Ingest finished with errors.**"
+        return f"{head}  \n{body}", None, "", *refresh(title)
+
+    def load_sample(title: str, progress=gr.Progress()):
+        from ingest.pipeline import Ingestor
+
+        progress(0, desc="Loading the sample article (first run loads the language models)…")
+        with backend._ingest_lock:
+            report = Ingestor(settings, store=backend.store, embedder=backend.asker.embedder).run([str(SAMPLES)])
+        gr.Info(f"Sample loaded: {report.summary()}")
+        return refresh(title)
+
+    def ask_delete(ids: list[str] | None):
+        ids = list(ids or [])
+        if not ids:
+            return gr.update(visible=False), "Select articles to delete first (click table rows or pick ids)."
+        titles = {a["id"]: a["title"] for a in backend.articles()}
+        listed = "  \n".join(f"- {escape_text(titles.get(i, '?'))} ({escape_text(i)})" for i in ids)
+        return gr.update(visible=True), f"**Delete {len(ids)} article(s)? This cannot be undone.**  \n{listed}"
+
+    def confirm_delete(ids: list[str] | None, title: str):
+        result = backend.delete(list(ids or []))
+        deleted = [i for i, ok in result.items() if ok]
+        msg = f"Deleted {len(deleted)} article(s)." + (
+            f" Not found: {', '.join(i for i, ok in result.items() if not ok)}" if len(deleted) < len(result) else ""
+        )
+        return gr.update(visible=False), escape_text(msg), gr.update(value=[]), *refresh(title)
+
+    def select_row(ids: list[str] | None, evt: gr.SelectData):
+        row = evt.row_value or []
+        ids = list(ids or [])
+        if row and row[-1] and row[-1] not in ids:
+            ids.append(row[-1])
+        return gr.update(value=ids)
+
+    select_row.__annotations__["evt"] = gr.SelectData  # postponed annotations hide the type from gradio
+
+    # ---- API functions (typed: gr.api derives the schema from the hints) --------------------------------------
+    def api_ask(question: str, history: str = "", source: str = "", since: str = "", until: str = "",
+                mode: str = "") -> dict:
+        """Answer a question from the stored articles; returns the same JSON as `articleqa ask --json`.
+
+        Args:
+            question: the question.
+            history: JSON list of earlier [question, answer] pairs (or chat messages); "" for none.
+            source: only articles from this source ("" for all).
+            since: only articles published on or after this date (YYYY-MM-DD, "" for none).
+            until: only articles published on or before this date (YYYY-MM-DD, "" for none).
+            mode: "extractive" or "llm" ("" for the server's default).
+        """
+        try:
+            req = backend.request(question, history_pairs(history), source, since, until, mode)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        return backend.asker.ask(req).to_dict()
+
+    def api_list_articles(title_contains: str = "") -> list:
+        """Stored articles, newest first: id, title, date, source, url, author, passages, aliases.
+
+        Args:
+            title_contains: only articles whose title contains this text (case-insensitive).
+        """
+        return backend.articles(title_contains)
+
+    def api_delete_articles(ids: list[str]) -> dict:
+        """Delete articles and their passages by id; returns {id: whether it existed}.
+
+        Args:
+            ids: article ids (see /list_articles).
+        """
+        return backend.delete(ids)
+
+    def api_ingest(files: list[str] | None, urls: str) -> dict:
+        """Ingest uploaded files and/or URLs (one per line); returns the ingest report (counts, ok, items, ...)."""
+        try:
+            report, names = backend.ingest([str(f) for f in (files or [])], urls)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        data = report.to_dict()
+        for item in data["items"]:
+            item["origin"] = names.get(item["origin"], item["origin"])
+        return data
+
+    # ---- layout --------------------------------------------------------------------------------------------
+    with gr.Blocks(title="articleqa — cited answers from news articles") as demo:
+        turns = gr.State([])
+        gr.Markdown(
+            "# articleqa\nAsk questions about your news articles. Every answer sentence is cited to its source.",
+            elem_id="aqa-header",
+        )
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Column(visible=False, elem_id="aqa-welcome") as welcome:
+                    gr.Markdown(WELCOME)
+                    sample_btn = gr.Button("Load the bundled sample article", variant="primary", size="md")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=420):
+                        chatbot = gr.Chatbot(
+                            label="Chat", elem_id="aqa-chat", height=520, latex_delimiters=[],
+                            buttons=["copy", "copy_all"], feedback_options=None, layout="bubble",
+                            placeholder="Ask about the stored articles, e.g. **Who accompanied Kim?**",
+                        )
+                        with gr.Row():
+                            box = gr.Textbox(
+                                placeholder="Ask a question…", show_label=False, scale=5, elem_id="aqa-question",
+                                autofocus=True, submit_btn=False, max_lines=4,
+                            )
+                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="aqa-send")
+                            clear = gr.Button("New chat", scale=1, min_width=80)
+                        with gr.Row():
+                            mode = gr.Radio(
+                                modes, value=settings.mode if settings.mode in modes else "extractive",
+                                label="Answer mode",
+                                info="extractive quotes the articles" + ("; llm writes with the configured model"
+                                                                        if len(modes) > 1 else " (no LLM configured)"),
+                                scale=3, min_width=200,
+                            )
+                            source = gr.Dropdown([ALL_SOURCES], value=ALL_SOURCES, label="Source", scale=3,
+                                                 allow_custom_value=False, min_width=160, elem_id="aqa-source")
+                            since = gr.Textbox(label="Since", placeholder="YYYY-MM-DD", scale=2, min_width=130,
+                                               elem_id="aqa-since")
+                            until = gr.Textbox(label="Until", placeholder="YYYY-MM-DD", scale=2, min_width=130,
+                                               elem_id="aqa-until")
+                        with gr.Accordion("Details", open=False):
+                            details = gr.Markdown("Ask a question to see the search query and timings.",
+                                                  elem_id="aqa-details")
+                    with gr.Column(scale=2, min_width=320):
+                        gr.Markdown("### Sources")
+                        sources = gr.HTML(
+                            '<div class="aqa-empty">Sources of the latest answer appear here.</div>',
+                            elem_id="aqa-sources", padding=False,
+                        )
+            with gr.Tab("Articles", id="articles"):
+                with gr.Row():
+                    search = gr.Textbox(label="Search titles", placeholder="e.g. Kim", scale=4)
+                    refresh_btn = gr.Button("Refresh", scale=1, min_width=80)
+                table = gr.Dataframe(
+                    headers=["title", "source", "date", "passages", "id"],
+                    datatype=["str", "str", "str", "number", "str"], interactive=False, wrap=True,
+                    elem_id="aqa-table", label="Stored articles (click a row to select it)",
+                )
+                with gr.Row():
+                    selected = gr.Dropdown([], multiselect=True, label="Selected for deletion", scale=4)
+                    delete_btn = gr.Button("Delete selected…", variant="stop", scale=1, min_width=120,
+                                           elem_id="aqa-delete")
+                with gr.Group(visible=False) as confirm_box:
+                    confirm_text = gr.Markdown(elem_id="aqa-confirm")
+                    with gr.Row():
+                        confirm_btn = gr.Button("Yes, delete", variant="stop")
+                        cancel_btn = gr.Button("Cancel")
+                delete_msg = gr.Markdown(elem_id="aqa-delete-result")
+                gr.Markdown(f"### Add articles\nFiles: {', '.join(sorted(SUPPORTED_EXTENSIONS))}, "
+                            f"up to {settings.max_upload_mb:g} MB each. Or paste URLs, one per line.")
+                with gr.Row():
+                    files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS), type="filepath",
+                                    label="Upload files", elem_id="aqa-upload", scale=1)
+                    urls = gr.Textbox(label="URLs (one per line)", lines=5, placeholder="https://…", scale=1)
+                ingest_btn = gr.Button("Ingest", variant="primary", elem_id="aqa-ingest")
+                ingest_msg = gr.Markdown(elem_id="aqa-ingest-result")
+
+        # hidden inputs/outputs of the /ingest API (files need a File component to be uploaded by clients)
+        api_files = gr.File(file_count="multiple", type="filepath", visible=False, label="files")
+        api_urls = gr.Textbox("", visible=False, label="urls")
+        api_report = gr.JSON(visible=False, label="report")
+        api_ingest_btn = gr.Button(visible=False)
+
+        # ---- events ------------------------------------------------------------------------------------------
+        listing = [table, selected, source, welcome]
+        private: dict[str, Any] = {"api_visibility": "private"}
+        chat_io = dict(
+            fn=respond, inputs=[box, chatbot, turns, source, since, until, mode],
+            outputs=[chatbot, turns, sources, details, box], concurrency_id=ANSWER_GROUP,
+            concurrency_limit=settings.concurrency, **private,
+        )
+        box.submit(**chat_io)
+        send.click(**chat_io)
+        clear.click(new_chat, None, [chatbot, turns, sources, details], **private)
+        chatbot.clear(new_chat, None, [chatbot, turns, sources, details], **private)
+        demo.load(on_load, None, listing, **private)
+        search.change(refresh, [search], listing, **private)
+        refresh_btn.click(refresh, [search], listing, **private)
+        table.select(select_row, [selected], [selected], **private)
+        delete_btn.click(ask_delete, [selected], [confirm_box, confirm_text], **private)
+        cancel_btn.click(lambda: (gr.update(visible=False), ""), None, [confirm_box, confirm_text], **private)
+        confirm_btn.click(confirm_delete, [selected, search], [confirm_box, delete_msg, selected, *listing], **private)
+        ingest_btn.click(ui_ingest, [files, urls, search], [ingest_msg, files, urls, *listing],
+                         concurrency_id=INGEST_GROUP, concurrency_limit=1, **private)
+        sample_btn.click(load_sample, [search], listing, concurrency_id=INGEST_GROUP, concurrency_limit=1, **private)
+
+        gr.api(api_ask, api_name="ask", concurrency_id=ANSWER_GROUP, concurrency_limit=settings.concurrency)
+        gr.api(api_list_articles, api_name="list_articles")
+        gr.api(api_delete_articles, api_name="delete_articles", concurrency_id=INGEST_GROUP, concurrency_limit=1)
+        api_ingest_btn.click(api_ingest, [api_files, api_urls], api_report, api_name="ingest",
+                             concurrency_id=INGEST_GROUP, concurrency_limit=1)
+
+    demo.queue(default_concurrency_limit=settings.concurrency)
+    demo.articleqa_backend = backend  # for tests and the warm-up thread
+    return demo
+
+
+def warm_up(asker: Asker) -> None:
+    """Load the embedding model, spaCy and the keyword index before the first question (errors are ignored)."""
+    try:
+        asker.embedder.encode_query("warm up")
+        asker.ask("warm up")
+    except Exception as exc:  # a broken store shows up in the UI with a real message; never kill the server
+        print(f"articleqa: warm-up skipped: {exc}")
+
+
+def launch(settings: Settings, host: str | None = None, port: int | None = None, block: bool = True,
+           asker: Asker | None = None) -> gr.Blocks:
+    """Start the chat server (models warm up in the background; the page is usable at once).
+
+    Args:
+        settings: settings of this process; `host`/`port` override `settings.host`/`settings.port`.
+        host: address to bind; a non-local one needs settings.username+password or settings.allow_no_auth.
+        port: TCP port.
+        block: wait until the server stops (False returns right after the server started).
+        asker: a shared Asker (one is created when None).
+    Returns:
+        The running Blocks app.
+    Raises:
+        ValueError: when binding `host` is not allowed without a login.
+    """
+    host = host or settings.host
+    port = port or settings.port
+    problem = bind_error(host, settings.username, settings.password, settings.allow_no_auth)
+    if problem:
+        raise ValueError(problem)
+    demo = build_app(settings, asker)
+    import gradio as gr
+
+    auth = (settings.username, settings.password) if settings.username and settings.password else None
+    demo.launch(
+        server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=True, show_error=True,
+        max_file_size=f"{max(1, int(settings.max_upload_mb))}mb", footer_links=["api"], run_history=False,
+        enable_monitoring=False, mcp_server=False, ssr_mode=False, theme=gr.themes.Soft(), css=CSS, head=HEAD,
+        quiet=False,
+    )
+    threading.Thread(target=warm_up, args=(demo.articleqa_backend.asker,), name="warm-up", daemon=True).start()
+    if block:
+        try:
+            demo.block_thread()
+        except KeyboardInterrupt:
+            pass
+    return demo
+
+
+def serve_command(
+    host: str = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1) [env ARTICLEQA_HOST]."),
+    port: int = typer.Option(None, "--port", help="Port (default 7860) [env ARTICLEQA_PORT]."),
+    store: Path = typer.Option(None, "--store", help="Embedded Chroma folder [env ARTICLEQA_STORE_PATH]."),
+    chroma_url: str = typer.Option(None, "--chroma-url", help="Chroma server URL [env ARTICLEQA_CHROMA_URL]."),
+    collection: str = typer.Option(None, "--collection", help="Collection name [env ARTICLEQA_COLLECTION]."),
+    llm_url: str = typer.Option(None, "--llm-url", help="OpenAI-compatible endpoint; enables the llm answer mode."),
+    username: str = typer.Option(None, "--username", help="Login user (needed for a non-local --host)."),
+    password: str = typer.Option(None, "--password", help="Login password [env ARTICLEQA_PASSWORD]."),
+    allow_no_auth: bool = typer.Option(False, "--allow-no-auth", help="Allow a non-local --host without a login."),
+) -> None:
+    """Start the web chat: ask with cited sources, browse, upload and delete articles; also an HTTP API.
+
+    Binds 127.0.0.1 unless told otherwise; any other address needs --username and --password (or --allow-no-auth).
+
+    Examples:
+
+      articleqa serve
+
+      articleqa serve --store news_db --port 8080
+
+      ARTICLEQA_PASSWORD=secret articleqa serve --host 0.0.0.0 --username editor
+    """
+    from articleqa.settings import Settings
+
+    settings = Settings().with_overrides(
+        host=host, port=port, store_path=store, chroma_url=chroma_url, collection=collection, llm_base_url=llm_url,
+        username=username, password=password, allow_no_auth=allow_no_auth or None,
+    )
+    problem = bind_error(settings.host, settings.username, settings.password, settings.allow_no_auth)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    launch(settings)
+
+
+if __name__ == "__main__":
+    typer.run(serve_command)

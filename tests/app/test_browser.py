@@ -1,0 +1,193 @@
+"""The chat in the real Chromium: cited answers with highlights, marker navigation, upload, and XSS-inert rendering."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.app.conftest import free_port, start_server, stop_server, wait_until_up
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ANSWER_TIMEOUT = 90_000  # ms; the first question of a fresh server may still wait for the model warm-up
+
+XSS_TITLE = "<script>alert(1)</script> Pier <img src=x onerror=alert(1)> report"
+XSS_RECORD = {
+    "id": "xss-test",
+    "title": XSS_TITLE,
+    "text": "The harbour master Ana Ribeiro said the <img src=x onerror=alert(2)> ferry pier reopened on Monday "
+            "after repairs.\nRead more at [click](javascript:alert(3)) and ${alert(5)} {{constructor}}, she said.\n"
+            "<script>alert(4)</script> Ribeiro said the pier repairs cost 40 million euros.",
+    "source": "<b>Evil</b> Source",
+    "url": "javascript:alert(1)",
+    "publish_date": "2025-09-01",
+}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_server) -> Iterator:
+    """A fresh page on the app that records dialogs and any request leaving 127.0.0.1."""
+    context = browser.new_context(viewport={"width": 1360, "height": 640})
+    pg = context.new_page()
+    pg.dialogs, pg.outside = [], []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.on("request", lambda r: pg.outside.append(r.url) if urlsplit(r.url).hostname not in ("127.0.0.1", None)
+          and not r.url.startswith(("data:", "blob:")) else None)
+    pg.goto(app_server.url)
+    pg.locator("#aqa-question textarea").wait_for()
+    yield pg
+    assert pg.outside == [], f"the page contacted other hosts: {pg.outside}"
+    context.close()
+
+
+def ask(page, question: str) -> None:
+    """Submit a question and wait until the final answer's source cards (or refusal panel) are shown."""
+    before = page.locator("#aqa-chat .message-row").count()
+    page.locator("#aqa-question textarea").fill(question)
+    page.locator("#aqa-send").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#aqa-chat .message-row').length >= n + 2", arg=before, timeout=ANSWER_TIMEOUT
+    )
+    page.locator("#aqa-sources .aqa-card mark, #aqa-sources .aqa-near").first.wait_for(timeout=ANSWER_TIMEOUT)
+
+
+def last_answer(page) -> str:
+    return page.locator("#aqa-chat .message-row").last.inner_text()
+
+
+def test_seed_question_shows_answer_and_highlighted_source(page, artifacts):
+    ask(page, "Who accompanied Kim?")
+    assert "Kim Yo Jong" in last_answer(page)
+    mark = page.locator("#aqa-sources #src-1 mark")
+    assert "Kim Yo Jong" in mark.inner_text()
+    assert "Japan Today" in page.locator("#src-1 .aqa-meta").inner_text()
+    page.get_by_text("Details", exact=True).click()
+    expect(page.locator("#aqa-details")).to_contain_text("Search query")
+    expect(page.locator("#aqa-details")).to_contain_text("total")
+    page.screenshot(path=str(artifacts / "chat-seed-answer.png"), full_page=True)
+
+
+def test_marker_click_brings_card_into_view(page, artifacts):
+    ask(page, "Who accompanied Kim?")
+    markers = page.locator("#aqa-chat a.aqa-cite")
+    assert markers.count() >= 1
+    marker = markers.last
+    n = marker.inner_text().strip("[]")
+    card = page.locator(f"#src-{n}")
+    page.evaluate("() => { window.scrollTo(0, 0); document.getElementById('aqa-sources').scrollTop = 0; }")
+    marker.scroll_into_view_if_needed()
+    pages_before = len(page.context.pages)
+    marker.click()
+    expect(card).to_be_in_viewport(ratio=0.9)
+    assert len(page.context.pages) == pages_before, "a marker must not open a new tab"
+    page.screenshot(path=str(artifacts / "chat-marker-scrolled.png"))
+    markers.first.click()
+    expect(page.locator("#src-1")).to_be_in_viewport(ratio=0.9)
+
+
+def test_upload_then_ask(page, artifacts, tmp_path):
+    path = tmp_path / "lisbon-ferry.md"
+    path.write_text(
+        "# Lisbon adds night ferries across the Tagus\n\n"
+        "Lisbon's transport authority said on Monday that night ferries across the Tagus will start on 3 November.\n\n"
+        "The harbour councillor Beatriz Almeida said the night ferries would run every 40 minutes until 3 a.m.\n"
+    )
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#aqa-upload input[type=file]").set_input_files(str(path))
+    page.locator("#aqa-upload").get_by_text("lisbon-ferry.md").first.wait_for()
+    page.locator("#aqa-ingest").click()
+    result = page.locator("#aqa-ingest-result")
+    result.get_by_text("Ingest finished").wait_for(timeout=ANSWER_TIMEOUT)
+    assert "1 added" in result.inner_text() and "lisbon-ferry.md" in result.inner_text()
+    page.locator("#aqa-table").get_by_text("Lisbon adds night ferries across the Tagus").wait_for()
+    page.screenshot(path=str(artifacts / "articles-after-upload.png"), full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How often will the night ferries run?")
+    assert "40 minutes" in last_answer(page)
+    assert "Lisbon adds night ferries" in page.locator("#src-1 .aqa-title").inner_text()
+    assert "40 minutes" in page.locator("#src-1 mark").inner_text()
+    page.screenshot(path=str(artifacts / "chat-uploaded-article.png"), full_page=True)
+
+    # delete it again through the confirmation step
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#aqa-table").get_by_text("Lisbon adds night ferries across the Tagus").click()
+    page.locator("#aqa-delete").click()
+    expect(page.locator("#aqa-confirm")).to_contain_text("Delete 1 article(s)?")
+    expect(page.locator("#aqa-confirm")).to_contain_text("Lisbon adds night ferries")
+    page.screenshot(path=str(artifacts / "articles-delete-confirm.png"), full_page=True)
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.locator("#aqa-delete-result")).to_contain_text("Deleted 1 article(s).")
+    expect(page.locator("#aqa-table")).not_to_contain_text("Lisbon adds night ferries")
+    expect(page.locator("#aqa-table")).to_contain_text("China's Xi seeks closer coordination")
+
+
+def test_first_run_panel_loads_the_sample(browser, artifacts, tmp_path):
+    port = free_port()
+    proc = start_server(tmp_path / "empty-store", port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(url, proc)
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page.goto(url)
+        welcome = page.locator("#aqa-welcome")
+        expect(welcome).to_be_visible()
+        expect(welcome).to_contain_text("no articles are stored yet")
+        page.screenshot(path=str(artifacts / "first-run-welcome.png"), full_page=True)
+        page.get_by_role("button", name="Load the bundled sample article").click()
+        expect(welcome).to_be_hidden(timeout=ANSWER_TIMEOUT)
+        ask(page, "Who accompanied Kim?")
+        assert "Kim Yo Jong" in last_answer(page)
+        page.close()
+    finally:
+        stop_server(proc)
+
+
+def test_untrusted_article_renders_as_inert_text(page, app_server, artifacts, tmp_path):
+    from gradio_client import handle_file
+
+    path = tmp_path / "xss.json"
+    path.write_text(json.dumps(XSS_RECORD))
+    report = app_server.client().predict(files=[handle_file(str(path))], urls="", api_name="/ingest")
+    assert report["counts"]["added"] + report["counts"]["unchanged"] == 1, report
+    page.reload()
+    page.locator("#aqa-question textarea").wait_for()
+
+    ask(page, "Who said the ferry pier reopened?")
+    page.wait_for_timeout(1500)  # give any injected handler (onerror fires on load) time to run
+    assert page.dialogs == []
+    injected = page.evaluate("""() => ({
+        imgs: document.querySelectorAll('img[src="x"], img[onerror]').length,
+        scripts: [...document.scripts].filter(s => s.textContent.includes('alert(')).length,
+        jsLinks: document.querySelectorAll('a[href^="javascript:" i]').length,
+        bold: [...document.querySelectorAll('#aqa-sources b, #aqa-chat b')].length,
+    })""")
+    assert injected == {"imgs": 0, "scripts": 0, "jsLinks": 0, "bold": 0}
+    card = page.locator("#src-1").inner_text()
+    assert XSS_TITLE in card
+    assert "<img src=x onerror=alert(2)>" in card and "[click](javascript:alert(3))" in card
+    assert "${alert(5)}" in card and "<b>Evil</b> Source" in card
+    assert "<img src=x onerror=alert(2)>" in last_answer(page)
+    assert page.locator("#src-1 .aqa-title a").count() == 0, "a javascript: URL must not become a link"
+    page.screenshot(path=str(artifacts / "chat-xss-inert.png"), full_page=True)
+
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#aqa-table").get_by_text("Pier <img src=x", exact=False).first.wait_for()
+    assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"], img[onerror]').length") == 0
+    assert page.dialogs == []
