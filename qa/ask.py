@@ -13,7 +13,7 @@ from articleqa.embed import get_embedder
 from articleqa.models import Answer, Passage
 from articleqa.settings import Settings
 from articleqa.store import Store
-from qa.retrieve import Filters, HybridRetriever
+from qa.retrieve import Filters, HybridRetriever, Retrieval
 
 EventKind = Literal["query", "sources", "delta", "done"]
 
@@ -82,18 +82,10 @@ class Asker:
         t_all = time.perf_counter()
 
         t = time.perf_counter()
-        query = self.rewriter.run(req.question, req.history) if req.history else req.question
+        query = self.rewrite(req)
         timings["rewrite"] = time.perf_counter() - t
-        filters, query, notice = self._filters(req, query)
+        query, retrieval, notices = self.retrieve(req, query)
         yield AskEvent("query", text=query)
-
-        retrieval = self.retriever.run(query, filters)
-        notices = [notice] if notice else []
-        if not retrieval.passages and (filters.since or filters.until) and not (req.since or req.until):
-            # A date phrase guessed from the question filtered everything out: answer without it, and say so.
-            notices.append("No article matched the date in the question; searched all dates instead.")
-            filters = Filters(source=req.source)
-            retrieval = self.retriever.run(query, filters)
         timings.update(retrieval.timings)
         passages = retrieval.passages
 
@@ -122,6 +114,25 @@ class Asker:
             yield AskEvent("delta", text=sentence)
         answer.timings["total"] = time.perf_counter() - t_all
         yield AskEvent("done", text=answer.answer, answer=answer)
+
+    def rewrite(self, req: Request) -> str:
+        """The self-contained retrieval query for a (possibly follow-up) question."""
+        return self.rewriter.run(req.question, req.history) if req.history else req.question
+
+    def retrieve(self, req: Request, query: str, k: int | None = None) -> tuple[str, Retrieval, list[str]]:
+        """Retrieve exactly as `stream` does: a date phrase in the question becomes a publish-date filter, dropped
+        again (with a notice) when it filters out everything.
+
+        Returns:
+            (query without the date phrase, the retrieval, notices for the user)
+        """
+        filters, query, notice = self._filters(req, query)
+        retrieval = self.retriever.run(query, filters, k=k)
+        notices = [notice] if notice else []
+        if not retrieval.passages and (filters.since or filters.until) and not (req.since or req.until):
+            notices = ["No article matched the date in the question; searched all dates instead."]
+            retrieval = self.retriever.run(query, Filters(source=req.source), k=k)
+        return query, retrieval, notices
 
     # ---- steps -----------------------------------------------------------------------------------------------
     def _filters(self, req: Request, query: str) -> tuple[Filters, str, str]:
