@@ -349,7 +349,15 @@ class Backend:
         from articleqa.catalog import delete
 
         ids = [i.strip() for i in ids if i and i.strip()]
-        return delete(self.settings, ids, self.store) if ids else {}
+        if not ids:
+            return {}
+        with self.writing():
+            return delete(self.settings, ids, self.store)
+
+    def writing(self):
+        """Context for a write: questions meanwhile search the keyword index as it was, never waiting for its
+        rebuilds; it is brought up to date once, before the write returns."""
+        return self.asker.retriever.keywords.deferred()
 
     def check_uploads(self, paths: list[str]) -> str:
         """Why this batch of uploads is refused ("" when it is fine): wrong type or too large, naming the file."""
@@ -389,7 +397,7 @@ class Backend:
         inputs += url_list
         if not inputs:
             raise ValueError("Choose files to upload or paste URLs first.")
-        with self._ingest_lock:
+        with self._ingest_lock, self.writing():
             ingestor = Ingestor(self.settings, store=self.store, embedder=self.asker.embedder)
             report = ingestor.run(inputs, on_item=on_item)
         return report, names
@@ -432,6 +440,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
     _quiet_env()
     import gradio as gr
 
+    from articleqa.store import StoreError
     from ingest.load import SUPPORTED_EXTENSIONS
     from qa.ask import Asker
 
@@ -470,6 +479,13 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
             {"role": "assistant", "content": "_Searching the articles…_"},
         ]
         yield chat, turns, '<div class="aqa-empty">Searching…</div>', "", ""
+        try:
+            yield from stream_answer(req, chat, turns)
+        except StoreError as exc:  # the store went away (server down): say so in the chat; the next question retries
+            chat[-1] = {"role": "assistant", "content": f"**Error:** {escape_text(str(exc))}"}
+            yield chat, turns, '<div class="aqa-empty">No sources: the store could not be read.</div>', "", ""
+
+    def stream_answer(req, chat: list, turns: list):
         raw = ""
         for event in backend.asker.stream(req):
             if event.kind == "query":
@@ -524,7 +540,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         from ingest.pipeline import Ingestor
 
         progress(0, desc="Loading the sample article (first run loads the language models)…")
-        with backend._ingest_lock:
+        with backend._ingest_lock, backend.writing():
             report = Ingestor(settings, store=backend.store, embedder=backend.asker.embedder).run([str(SAMPLES)])
         gr.Info(f"Sample loaded: {report.summary()}")
         return refresh(title)
@@ -569,9 +585,9 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         """
         try:
             req = backend.request(question, history_pairs(history), source, since, until, mode)
-        except ValueError as exc:
+            return backend.asker.ask(req).to_dict()
+        except (ValueError, StoreError) as exc:
             raise gr.Error(str(exc)) from None
-        return backend.asker.ask(req).to_dict()
 
     def api_list_articles(title_contains: str = "") -> list:
         """Stored articles, newest first: id, title, date, source, url, author, passages, aliases.
@@ -746,6 +762,11 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     problem = bind_error(host, settings.username, settings.password, settings.allow_no_auth)
     if problem:
         raise ValueError(problem)
+    from articleqa.lock import acquire
+
+    # The chat owns an embedded store for its whole life (Chroma's embedded index lives in this process);
+    # raises StoreBusy when an ingest is writing it. Nothing is locked against a Chroma server.
+    acquire(settings, "chat", write=True, wait=0)
     demo = build_app(settings, asker)
     import gradio as gr
 
@@ -798,7 +819,13 @@ def serve_command(
     if problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
-    launch(settings)
+    from articleqa.store import StoreError
+
+    try:
+        launch(settings)
+    except StoreError as exc:  # store busy or server not reachable: one line, not a traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import typer
 app = typer.Typer(
     name="articleqa",
     help="Question answering over news articles, with every claim cited to its passage.\n\n"
-    'Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve',
+    'Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve'
+    "\n\n  articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -65,6 +66,7 @@ def ingest(
 
       articleqa ingest https://example.com/feed.xml --json
     """
+    from articleqa.lock import store_lock
     from articleqa.store import StoreError
     from ingest.progress import run_with_progress
 
@@ -77,7 +79,8 @@ def ingest(
         chunk_size=chunk_size,
     )
     try:
-        report = run_with_progress(settings, inputs, quiet=quiet or as_json)
+        with store_lock(settings, "articleqa ingest"):
+            report = run_with_progress(settings, inputs, quiet=quiet or as_json)
     except StoreError as exc:
         _fail(str(exc))
     if as_json:
@@ -104,8 +107,15 @@ def articles_list(
     from rich.table import Table
 
     from articleqa.catalog import list_articles
+    from articleqa.lock import store_lock
+    from articleqa.store import StoreError
 
-    rows = list_articles(make_settings(store_path=store, chroma_url=chroma_url, collection=collection))
+    settings = make_settings(store_path=store, chroma_url=chroma_url, collection=collection)
+    try:
+        with store_lock(settings, "articleqa articles list", write=False):
+            rows = list_articles(settings)
+    except StoreError as exc:
+        _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -130,8 +140,12 @@ def articles_delete(
       articleqa articles delete rtqa-5b14cd16b6fe
     """
     from articleqa.catalog import delete
+    from articleqa.store import StoreError
 
-    result = delete(make_settings(store_path=store, chroma_url=chroma_url, collection=collection), ids)
+    try:
+        result = delete(make_settings(store_path=store, chroma_url=chroma_url, collection=collection), ids)
+    except StoreError as exc:
+        _fail(str(exc))
     for aid, existed in result.items():
         typer.echo(f"deleted: {aid}" if existed else f"error: {aid}: no such article", err=not existed)
     raise typer.Exit(EXIT_OK if all(result.values()) else EXIT_PARTIAL)
@@ -180,6 +194,7 @@ def ask(
 
       articleqa ask "Who accompanied Kim?" --mode llm --llm-url http://localhost:11434/v1
     """
+    from articleqa.lock import store_lock
     from articleqa.store import StoreError
     from qa.ask import Asker, Request
 
@@ -193,15 +208,16 @@ def ask(
         llm_base_url=llm_url,
     )
     try:
-        answer = Asker(settings).ask(
-            Request(
-                question,
-                source=source,
-                since=_parse_date(since, "--since"),
-                until=_parse_date(until, "--until"),
-                mode=mode,
+        with store_lock(settings, "articleqa ask", write=False):
+            answer = Asker(settings).ask(
+                Request(
+                    question,
+                    source=source,
+                    since=_parse_date(since, "--since"),
+                    until=_parse_date(until, "--until"),
+                    mode=mode,
+                )
             )
-        )
     except StoreError as exc:
         _fail(str(exc))
     if as_json:
@@ -211,6 +227,68 @@ def ask(
 
         print_answer(answer)
     raise typer.Exit(EXIT_REFUSED if answer.refused else EXIT_OK)
+
+
+@app.command()
+def migrate(
+    from_store: Annotated[Path | None, typer.Option("--from-store", help="Embedded folder to copy from.")] = None,
+    from_url: Annotated[str | None, typer.Option("--from-url", help="Chroma server to copy from.")] = None,
+    to_store: Annotated[Path | None, typer.Option("--to-store", help="Embedded folder to copy into.")] = None,
+    to_url: Annotated[str | None, typer.Option("--to-url", help="Chroma server to copy into.")] = None,
+    collection: CollOpt = None,
+    to_collection: Annotated[
+        str | None, typer.Option("--to-collection", help="Collection name in the target [default: the same].")
+    ] = None,
+    page: Annotated[int, typer.Option(help="Articles per page.", min=1)] = 200,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also delete target articles the source does not have (exact copy).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary line.")] = False,
+) -> None:
+    """Copy a collection (passages, article records, generation) to another store without re-embedding.
+
+    Give one source (--from-store or --from-url) and one target (--to-store or --to-url). Stored embeddings are
+    copied as they are, page by page, with the crash-safe write protocol: re-running finishes an interrupted
+    migration and copies nothing that is already there. Articles only in the target are kept unless --prune.
+
+    Exit code: 0 done, 2 error (a store not reachable or busy, or source and target the same).
+
+    Examples:
+
+      articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000
+
+      articleqa migrate --from-url http://127.0.0.1:8000 --to-store backup_db --prune
+
+      articleqa migrate --from-store chroma_db --to-store copy_db --collection articles --to-collection news
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from articleqa.migrate import describe
+    from articleqa.migrate import migrate as run_migrate
+    from articleqa.store import StoreError
+
+    if (from_store is None) == (from_url is None) or (to_store is None) == (to_url is None):
+        _fail("give exactly one of --from-store/--from-url and one of --to-store/--to-url")
+    base = make_settings(collection=collection)
+    source = base.model_copy(update={"store_path": from_store or base.store_path, "chroma_url": from_url})
+    target = base.model_copy(
+        update={"store_path": to_store or base.store_path, "chroma_url": to_url,
+                "collection": to_collection or base.collection}
+    )
+    console = Console(stderr=True, highlight=False)
+    progress = Progress(TextColumn("[bold]migrate[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("articles"),
+                        TimeElapsedColumn(), console=console, disable=quiet, transient=True)
+    try:
+        with progress:
+            task = progress.add_task("migrate", total=None)
+            report = run_migrate(source, target, page=page, prune=prune,
+                                 on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    except StoreError as exc:
+        _fail(str(exc))
+    if report.repaired:
+        console.print(f"repaired {len(report.repaired)} article(s) an interrupted migration left half-written")
+    console.print(f"{describe(source)} -> {describe(target)}: {report.summary()}")
 
 
 def _register_optional_commands() -> None:

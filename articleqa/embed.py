@@ -43,7 +43,13 @@ class Embedder:
         self.ingest_threads = settings.ingest_threads or (os.cpu_count() or 1)
         self.query_threads = settings.query_threads
         self._model: SentenceTransformer | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # loading the model
+        # One encode at a time (torch's thread count is process-wide), and questions go first: batch work
+        # takes the model one batch at a time and lets any waiting question through in between, so an answer
+        # never waits behind a whole ingest.
+        self._run = threading.Lock()
+        self._turn = threading.Condition()
+        self._queries_waiting = 0
 
     @property
     def model(self) -> SentenceTransformer:
@@ -58,31 +64,67 @@ class Embedder:
         return int(self.model.get_sentence_embedding_dimension() or 0)
 
     def encode_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Embed many texts in batches using all ingest threads."""
-        return self._encode(texts, self.ingest_threads, show_progress)
+        """Embed many texts in batches using all ingest threads (yielding to questions between batches)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        model = self.model
+        # The batches sentence-transformers would form (texts sorted longest first, `batch_size` at a time), run
+        # one by one so that questions can take the model in between; the vectors are the same.
+        length = getattr(model, "_input_length", len)
+        order = np.argsort([-length(t) for t in texts])
+        out: np.ndarray | None = None
+        progress = None
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=len(texts), desc="Embedding", unit="passage")
+        try:
+            for i in range(0, len(texts), self.batch_size):
+                idx = order[i : i + self.batch_size]
+                with self._turn:  # let waiting questions go first
+                    self._turn.wait_for(lambda: self._queries_waiting == 0)
+                vecs = self._encode([texts[j] for j in idx], self.ingest_threads)
+                if out is None:
+                    out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+                out[idx] = vecs
+                if progress is not None:
+                    progress.update(len(idx))
+        finally:
+            if progress is not None:
+                progress.close()
+        assert out is not None
+        return out
 
     def encode_query(self, text: str) -> np.ndarray:
         """Embed one question (1-d vector)."""
-        return self._encode([text], self.query_threads, False)[0]
+        return self.encode_sentences([text])[0]
 
     def encode_sentences(self, texts: list[str]) -> np.ndarray:
         """Embed a handful of short texts at query time (answer scoring, citation checking)."""
-        return self._encode(texts, self.query_threads, False)
-
-    def _encode(self, texts: list[str], threads: int, show_progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._turn:
+            self._queries_waiting += 1
+        try:
+            return self._encode(texts, self.query_threads)
+        finally:
+            with self._turn:
+                self._queries_waiting -= 1
+                self._turn.notify_all()
+
+    def _encode(self, texts: list[str], threads: int) -> np.ndarray:
         import torch
 
         model = self.model
-        with self._lock:  # torch.set_num_threads is process-wide; keep each call's choice for its duration
-            torch.set_num_threads(max(1, threads))
+        with self._run:  # torch.set_num_threads is process-wide; keep each call's choice for its duration
+            if torch.get_num_threads() != max(1, threads):
+                torch.set_num_threads(max(1, threads))
             vecs = model.encode(
                 texts,
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
-                show_progress_bar=show_progress,
+                show_progress_bar=False,
             )
         return np.asarray(vecs, dtype=np.float32)
 

@@ -14,6 +14,8 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,17 +46,52 @@ class KeywordIndex:
         tag = hashlib.sha1(f"{key}|{settings.collection}".encode()).hexdigest()[:10]
         self.folder = settings.resolved_cache_dir() / f"bm25-{settings.collection}-{tag}"
         self._lock = threading.Lock()
+        self._writers = 0  # in-process writes in progress (see `deferred`)
+        self._writers_lock = threading.Lock()
         self._generation: str | None = None
         self._bm25 = None
         self._ids: list[str] = []
         self._sources: np.ndarray = np.array([], dtype=object)
         self._dates: np.ndarray = np.array([], dtype=np.int64)
         self._stemmer = None
+        self._stem_lock = threading.Lock()
+        self._snapshot: tuple = (None, [], self._sources, self._dates)
 
     # ---- keeping in step -------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Make sure the index matches the store's current generation (load from disk or rebuild)."""
         gen = self.store.generation()
+        if gen == self._generation and self._bm25 is not None:
+            return
+        if self._writers and self._generation is not None:
+            # An in-process write (see `deferred`) has not returned yet: keep searching the index as it was. The
+            # writer brings it up to date once, before it returns, rather than the questions rebuilding it after
+            # each of its flushes while every other question waits for the rebuild.
+            return
+        self._sync(gen)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Wrap an in-process write (ingest, delete) so questions never wait for index rebuilds during it.
+
+        While the write runs, searches use the index of before it (they may or may not see its new passages, as
+        with the dense search); on leaving, the index is rebuilt for the store's generation, so questions asked
+        after the write returned always see it.
+        """
+        with self._writers_lock:
+            self._writers += 1
+        try:
+            yield
+        finally:
+            try:
+                self._sync(self.store.generation())
+            except Exception:  # noqa: BLE001 - never mask the write's outcome; the next search rebuilds instead
+                pass
+            finally:
+                with self._writers_lock:
+                    self._writers -= 1
+
+    def _sync(self, gen: str) -> None:
         if gen == self._generation and self._bm25 is not None:
             return
         with self._lock:
@@ -98,7 +135,8 @@ class KeywordIndex:
                 dates.append(int(m.get("date_ts") or date_ordinal(str(m.get("date", "")))))
         bm25 = None
         if ids:
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=self._stem(), show_progress=False)
+            # its own stemmer: searches keep theirs meanwhile (PyStemmer objects are not thread-safe)
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=_tokenizer(), show_progress=False)
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
         self._install(gen, bm25, ids, sources, dates)
@@ -121,10 +159,13 @@ class KeywordIndex:
             pass  # the cache is an optimisation: a read-only disk must not break answering
 
     def _install(self, gen: str, bm25, ids: list[str], sources: list[str], dates: list[int]) -> None:
-        self._bm25 = bm25 if ids else None
-        self._ids = list(ids)
-        self._sources = np.array(sources, dtype=object)
-        self._dates = np.array(dates, dtype=np.int64)
+        bm25 = bm25 if ids else None
+        ids = list(ids)
+        src = np.array(sources, dtype=object)
+        dts = np.array(dates, dtype=np.int64)
+        # One assignment, so a search running meanwhile (on the previous index) never mixes two indexes.
+        self._snapshot = (bm25, ids, src, dts)
+        self._bm25, self._ids, self._sources, self._dates = bm25, ids, src, dts
         self._generation = gen
 
     def _stem(self):
@@ -143,29 +184,30 @@ class KeywordIndex:
         import bm25s
 
         self.refresh()
-        if self._bm25 is None or not self._ids:
+        bm25, ids, sources, dates = self._snapshot
+        if bm25 is None or not ids:
             return []
-        tokens = bm25s.tokenize([query], stopwords="en", stemmer=self._stem(), show_progress=False, return_ids=False)
+        with self._stem_lock:  # PyStemmer objects are not thread-safe and questions are answered in parallel
+            tokens = bm25s.tokenize([query], stopwords="en", stemmer=self._stem(), show_progress=False,
+                                    return_ids=False)
         if not tokens or not tokens[0]:
             return []
         mask = None
         if source or since or until:
-            keep = np.ones(len(self._ids), dtype=bool)
+            keep = np.ones(len(ids), dtype=bool)
             if source:
-                keep &= np.array([s.lower() == source.lower() for s in self._sources], dtype=bool)
+                keep &= np.array([s.lower() == source.lower() for s in sources], dtype=bool)
             if since:
-                keep &= self._dates >= since
+                keep &= dates >= since
             if until:
-                keep &= (self._dates <= until) & (self._dates > 0)
+                keep &= (dates <= until) & (dates > 0)
             if not keep.any():
                 return []
             mask = keep.astype(np.float32)
         # bm25s wants vocabulary-filtered tokens; unknown words simply contribute nothing.
-        vocab = self._bm25.vocab_dict
+        vocab = bm25.vocab_dict
         known = [t for t in tokens[0] if t in vocab]
         if not known:
             return []
-        docs, scores = self._bm25.retrieve(
-            [known], k=min(k, len(self._ids)), show_progress=False, weight_mask=mask, n_threads=1
-        )
-        return [KeywordHit(self._ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+        docs, scores = bm25.retrieve([known], k=min(k, len(ids)), show_progress=False, weight_mask=mask, n_threads=1)
+        return [KeywordHit(ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]

@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="URL of a Chroma server (http://127.0.0.1:8000). When set, the embedded store is not used."
     )
+    chroma_retries: int = Field(
+        4, description="Retries of a Chroma server call that could not reach the server (0 = fail at once)."
+    )
+    chroma_retry_delay: float = Field(
+        0.25, description="Seconds before the first retry; doubles each time (4 retries wait 3.75 s in all)."
+    )
     collection: str = Field(
         "articles", description="Chroma collection name; passages go in it, article records in '<name>__articles'."
     )

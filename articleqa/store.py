@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,9 +28,98 @@ from articleqa.embed import ChromaEmbeddingFunction, Embedder
 from articleqa.models import Article, Passage
 from articleqa.settings import Settings
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Collection calls that go through the retry/error wrapper. Every one is idempotent (upsert, delete by id or
+# filter, update, reads), so repeating a call whose response was lost cannot duplicate anything.
+_GUARDED = frozenset({"add", "upsert", "update", "delete", "get", "query", "count", "peek"})
+
 
 class StoreError(RuntimeError):
     """The store cannot be reached or written; the message says what to do."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as a single line (Chroma and httpx messages may span several), at most `limit` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a Chroma server call failed because the server could not be reached (worth retrying)."""
+    import httpx
+
+    if isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError):
+        return True
+    # chromadb wraps a failed connect in a plain ValueError/Exception whose text is all we have.
+    text = str(exc).lower()
+    return "could not connect to a chroma server" in text or "connection refused" in text
+
+
+def describe_failure(settings: Settings, exc: BaseException, what: str) -> str:
+    """A one-line StoreError message that names the store and the fix for the common causes."""
+    text = one_line(exc)
+    low = text.lower()
+    if settings.chroma_url and is_transient(exc):
+        return (
+            f"Chroma server {settings.chroma_url} is not reachable ({what}: {text}); "
+            "start it (chroma run --path DIR --host 127.0.0.1 --port 8000) or fix ARTICLEQA_CHROMA_URL"
+        )
+    where = settings.chroma_url or str(settings.store_path)
+    if "readonly" in low or "read-only" in low or "read only" in low:
+        return f"the store {where} is read-only ({what}: {text}); make it writable or use another --store"
+    if "disk is full" in low or "no space left" in low or "database or disk is full" in low:
+        return f"the disk holding {where} is full ({what}: {text}); free space and run again"
+    return f"{what} failed on {where}: {text}"
+
+
+def with_retry(settings: Settings, what: str, call: Callable[[], T]) -> T:
+    """Run one Chroma call; against a server, retry unreachable-server errors with exponential backoff.
+
+    Args:
+        settings: supplies chroma_url, chroma_retries and chroma_retry_delay.
+        what: the operation, for the error message.
+        call: the call to run.
+    Returns:
+        Whatever `call` returns.
+    Raises:
+        StoreError: one line naming the store and the fix, after the last attempt.
+    """
+    attempts = 1 + (max(0, settings.chroma_retries) if settings.chroma_url else 0)
+    delay = settings.chroma_retry_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except StoreError:
+            raise
+        except Exception as exc:
+            if attempt < attempts and is_transient(exc):
+                # A restarting server is back within seconds: wait, doubling, but never forever.
+                log.warning("Chroma %s: %s; retry %d/%d in %.2f s", what, one_line(exc), attempt, attempts - 1, delay)
+                time.sleep(delay)
+                delay *= 2
+                continue
+            raise StoreError(describe_failure(settings, exc, what)) from exc
+    raise AssertionError("unreachable")
+
+
+class GuardedCollection:
+    """A Chroma collection whose calls retry while a server is unreachable and fail as one-line StoreErrors."""
+
+    def __init__(self, collection: Any, settings: Settings):
+        self._collection = collection
+        self._settings = settings
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._collection, name)
+        if name not in _GUARDED or not callable(attr):
+            return attr
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            return with_retry(self._settings, f"{name} on {self._collection.name}", lambda: attr(*args, **kwargs))
+
+        return guarded
 
 
 @dataclass
@@ -82,20 +173,24 @@ def open_client(settings: Settings):
         from urllib.parse import urlparse
 
         u = urlparse(settings.chroma_url)
-        try:
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise StoreError(f"Chroma server URL {settings.chroma_url!r} is not an http(s) URL like http://127.0.0.1:8000")
+
+        def connect():
             return chromadb.HttpClient(
                 host=u.hostname or "127.0.0.1",
                 port=u.port or (443 if u.scheme == "https" else 8000),
                 ssl=u.scheme == "https",
                 settings=chroma_settings,
             )
-        except Exception as exc:  # chromadb raises several types for "not reachable"
-            raise StoreError(f"Chroma server {settings.chroma_url} is not reachable: {exc}") from exc
+
+        # chromadb raises several types for "not reachable"; with_retry turns them into one clear line.
+        return with_retry(settings, "connect", connect)
     try:
         settings.store_path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.store_path), settings=chroma_settings)
     except Exception as exc:
-        raise StoreError(f"cannot open the store at {settings.store_path}: {exc}") from exc
+        raise StoreError(f"cannot open the store at {settings.store_path}: {one_line(exc)}") from exc
 
 
 class Store:
@@ -107,16 +202,18 @@ class Store:
         self.client = open_client(settings)
         ef = ChromaEmbeddingFunction(embedder)
         space = {"hnsw:space": "cosine"}
-        try:
-            self.passages = self.client.get_or_create_collection(
-                settings.collection, embedding_function=ef, metadata=space
+
+        def collection(name: str, metadata: dict[str, Any] | None) -> GuardedCollection:
+            got = with_retry(
+                settings,
+                f"open collection {name!r}",
+                lambda: self.client.get_or_create_collection(name, embedding_function=ef, metadata=metadata),
             )
-            self.articles = self.client.get_or_create_collection(
-                f"{settings.collection}__articles", embedding_function=ef, metadata=space
-            )
-            self.meta = self.client.get_or_create_collection(f"{settings.collection}__meta", embedding_function=ef)
-        except Exception as exc:
-            raise StoreError(f"cannot open collection {settings.collection!r}: {exc}") from exc
+            return GuardedCollection(got, settings)
+
+        self.passages = collection(settings.collection, space)
+        self.articles = collection(f"{settings.collection}__articles", space)
+        self.meta = collection(f"{settings.collection}__meta", None)
 
     # ---- generation (cache invalidation) -----------------------------------------------------------------
     def generation(self) -> str:

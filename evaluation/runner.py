@@ -281,21 +281,18 @@ def select_items(testset: TestSet, tags: list[str] | None = None, limit: int | N
     return items[:limit] if limit else items
 
 
-def retrieve_at_depth(asker, question: str, query: str, reference: dt.date | None, depth: int = M.RETRIEVAL_DEPTH):
-    """The ranked passages at `depth` for the query the chain used, with the chain's date filter.
+def retrieve_at_depth(asker, request, query: str, depth: int = M.RETRIEVAL_DEPTH) -> list[Passage]:
+    """The ranked passages at `depth` for the query the chain used, through `Asker.retrieve` (same date filter).
 
-    This mirrors `Asker.stream`: a date phrase in the question becomes a publish-date filter, dropped again when it
-    filters out everything.
+    Args:
+        asker: the shared qa.ask.Asker.
+        request: the qa.ask.Request that was asked.
+        query: the rewritten query the answer reports.
+        depth: passages to return.
+    Returns:
+        Passages best first.
     """
-    from qa.dates import question_date_range
-    from qa.retrieve import Filters
-
-    since, until, phrase = question_date_range(question, reference or dt.date.today())
-    filters = Filters(since=since, until=until) if phrase else Filters()
-    passages = asker.retriever.run(query, filters, k=depth).passages
-    if not passages and phrase:
-        passages = asker.retriever.run(query, Filters(), k=depth).passages
-    return passages
+    return asker.retrieve(request, query, k=depth)[1].passages
 
 
 def run_eval(
@@ -357,9 +354,9 @@ def run_eval(
                     warned.add(m)
                     report.warnings.append(f"{item.id}: {m} matches no stored article")
             try:
-                answer = asker.ask(Request(item.question, history=list(item.history), reference_date=ref, mode=mode))
-                retrieved = retrieve_at_depth(asker, item.question, answer.rewritten_query or item.question, ref
-                                              or _settings_date(settings))
+                request = Request(item.question, history=list(item.history), reference_date=ref, mode=mode)
+                answer = asker.ask(request)
+                retrieved = retrieve_at_depth(asker, request, answer.rewritten_query or item.question)
                 scores = M.score_item(item, answer, retrieved, gold, asker.embedder)
             except Exception as exc:  # one broken item must not lose the run; it is reported as an error
                 answer, retrieved = None, []
@@ -369,10 +366,6 @@ def run_eval(
     report.seconds = time.perf_counter() - t0
     report.compute()
     return report
-
-
-def _settings_date(settings: Settings) -> dt.date | None:
-    return dt.date.fromisoformat(settings.reference_date) if settings.reference_date else None
 
 
 def _settings_summary(settings: Settings, mode: str | None) -> dict[str, Any]:

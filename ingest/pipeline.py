@@ -11,7 +11,7 @@ from typing import Any
 from articleqa.embed import Embedder, get_embedder
 from articleqa.models import Article, Passage
 from articleqa.settings import Settings
-from articleqa.store import ArticleRecord, Store, StoreError
+from articleqa.store import ArticleRecord, Store, is_transient, one_line
 from articleqa.text import words
 from ingest import dedup
 from ingest.chunk import chunk, content_hash, embedding_text
@@ -87,6 +87,7 @@ class Ingestor:
         self.embedder = embedder or get_embedder(settings)
         self.store = store or Store(settings, self.embedder)
         self.flush_at = max(settings.embed_batch_size * 8, 64)  # passages per embedding call: large batches amortise
+        self._store_down = ""  # set once a server stayed unreachable through every retry
 
     def run(self, inputs: list[str], on_item: ProgressFn | None = None) -> IngestReport:
         """Ingest every input; bad inputs are reported and skipped, never fatal.
@@ -97,6 +98,13 @@ class Ingestor:
         Returns:
             The run's report.
         """
+        from articleqa.lock import store_lock
+
+        # Re-entrant: the chat (which holds the lock for its lifetime) and the CLI (which takes it first) pass through.
+        with store_lock(self.settings, "an ingest"):
+            return self._run(inputs, on_item)
+
+    def _run(self, inputs: list[str], on_item: ProgressFn | None) -> IngestReport:
         from ingest.clean import CleanError, article_id, clean
         from ingest.load import LoadError, load_inputs
 
@@ -185,6 +193,12 @@ class Ingestor:
     def _flush(self, queue: list[_Pending], report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
         if not queue:
             return
+        if self._store_down:
+            # The server stayed unreachable through every retry: fail the rest at once instead of waiting per article.
+            for item in queue:
+                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
+                                  reason=self._store_down))
+            return
         texts = [embedding_text(p) for item in queue for p in item.passages]
         t = time.perf_counter()
         vectors = self.embedder.encode_passages(texts)
@@ -198,25 +212,31 @@ class Ingestor:
                 self.store.replace_article(
                     item.article, item.passages, vecs, item.digest, item.text_hash, item.minhash, item.previous
                 )
-            except (StoreError, Exception) as exc:  # disk full, server gone: report, keep going
-                settle(
-                    ItemResult(
-                        item.article.origin,
-                        "failed",
-                        item.article.id,
-                        item.article.title,
-                        reason=f"store write failed: {exc}",
-                    )
-                )
+            except Exception as exc:  # disk full, read-only, server gone: report, keep going
+                reason = f"store write failed: {one_line(exc)}"
+                if self.settings.chroma_url and is_transient(exc.__cause__ or exc):
+                    self._store_down = f"{reason} (not retried: the server was already unreachable)"
+                self._roll_back()
+                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title, reason=reason))
                 continue
             report.passages_embedded += n
             settle(ItemResult(item.article.origin, status, item.article.id, item.article.title, n))
         self.store.bump_generation()
 
+    def _roll_back(self) -> None:
+        # Leave no half-written article behind when the store still answers; otherwise the next run's recover() does.
+        try:
+            self.store.recover()
+        except Exception:
+            pass
+
 
 def delete_articles(store: Store, ids: list[str]) -> dict[str, bool]:
     """Delete articles by id; returns which existed. The keyword index follows via the store generation."""
-    result = {i: store.delete_article(i) for i in ids}
-    if any(result.values()):
-        store.bump_generation()
+    from articleqa.lock import store_lock
+
+    with store_lock(store.settings, "articleqa articles delete"):
+        result = {i: store.delete_article(i) for i in ids}
+        if any(result.values()):
+            store.bump_generation()
     return result

@@ -356,25 +356,23 @@ class _VectorCache:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         model = embedder.model_name
+        found: dict[str, np.ndarray] = {}
         with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if (model, t) not in self._data]
-        if missing:
+            for t in dict.fromkeys(texts):
+                v = self._data.get((model, t))
+                if v is not None:
+                    self._data.move_to_end((model, t))
+                    found[t] = v
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:  # encoded outside the lock: other answers keep reading the cache meanwhile
             vecs = embedder.encode_sentences(missing)
+            found.update(zip(missing, vecs, strict=True))
             with self._lock:
                 for t, v in zip(missing, vecs, strict=True):
                     self._data[(model, t)] = v
                 while len(self._data) > self.size:
                     self._data.popitem(last=False)
-        with self._lock:
-            out = []
-            for t in texts:
-                v = self._data.get((model, t))
-                if v is None:  # evicted by a parallel call between the two locked sections
-                    v = embedder.encode_sentences([t])[0]
-                else:
-                    self._data.move_to_end((model, t))
-                out.append(v)
-        return np.stack(out)
+        return np.stack([found[t] for t in texts])
 
 
 _VECTORS = _VectorCache()

@@ -433,11 +433,22 @@ def _ner(texts: list[str]) -> list[Doc]:
     return out
 
 
+_PARSED: OrderedDict[str, Any] = OrderedDict()
+
+
 def _parse(text: str) -> Doc:
-    """A fully parsed doc (noun chunks need the parser); used for one sentence per question."""
+    """A fully parsed doc (noun chunks need the parser); used for one sentence per question, cached by text
+    (the docs are only read)."""
     nlp = get_nlp()
     with _NLP_LOCK:
-        return nlp(text)
+        doc = _PARSED.get(text)
+        if doc is None:
+            doc = _PARSED[text] = nlp(text)
+            while len(_PARSED) > 1024:
+                _PARSED.popitem(last=False)
+        else:
+            _PARSED.move_to_end(text)
+        return doc
 
 
 @lru_cache(maxsize=256)
