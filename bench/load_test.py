@@ -12,7 +12,7 @@ overlapped the ingest versus those that did not. Only 127.0.0.1 is ever contacte
 
 Example (first run ingests the corpus, about 4 min on 2 cores; later runs reuse the store):
 
-    python bench/load_test.py --store /tmp/aqa-load --users 16 --questions 8 --json bench/out/load.json
+    python bench/load_test.py --store /tmp/aqa-load --users 16 --questions 16 --json bench/out/load.json
     python bench/load_test.py --store /tmp/aqa-load-server --server          # Chroma server mode
     python bench/load_test.py --url http://127.0.0.1:7860/ --no-ingest-during  # an app you started
 """
@@ -78,6 +78,15 @@ def stop(proc: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from /proc (None when unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def pct(values: list[float], q: float) -> float:
@@ -234,7 +243,7 @@ def show(summary: dict, meta: dict) -> None:
     ms = lambda v: "-" if v is None or v != v else f"{v * 1000:.0f} ms"  # noqa: E731
     t = Table(title=f"articleqa load test ({meta['mode']} store, {meta['passages']} passages)")
     for col in ("users", "questions", "errors", "answers/s", "p50", "p95", "p99", "max"):
-        t.add_column(col, justify="right")
+        t.add_column(col, justify="right", no_wrap=True)
     lat = summary["latency"]
     t.add_row(str(summary["users"]), str(summary["questions"]), str(summary["errors"]),
               f"{summary['throughput_per_s']:.2f}", ms(lat["p50"]), ms(lat["p95"]), ms(lat["p99"]),
@@ -273,9 +282,9 @@ def main() -> None:
     ap.add_argument("--questions-file", type=Path, default=DATA / "questions.jsonl")
     ap.add_argument("--ingest-limit", type=int, help="Ingest only the first N corpus articles.")
     ap.add_argument("--users", type=int, default=16, help="Simulated users (threads, one client each).")
-    ap.add_argument("--questions", type=int, default=8, help="Questions per user.")
-    ap.add_argument("--extra", type=int, default=24, help="Held-out articles ingested during the load (0: none).")
-    ap.add_argument("--ingest-delay", type=float, default=1.0, help="Seconds into the load before that ingest.")
+    ap.add_argument("--questions", type=int, default=16, help="Questions per user.")
+    ap.add_argument("--extra", type=int, default=12, help="Held-out articles ingested during the load (0: none).")
+    ap.add_argument("--ingest-delay", type=float, default=3.0, help="Seconds into the load before that ingest.")
     ap.add_argument("--no-ingest-during", action="store_true", help="No ingest during the load.")
     ap.add_argument("--keep-extra", action="store_true", help="Do not delete the held-out articles afterwards.")
     ap.add_argument("--max-seconds", type=float, default=600.0, help="Stop asking after this long.")
@@ -311,7 +320,8 @@ def main() -> None:
                 logs.append(clog)
                 chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
                 procs.append(subprocess.Popen(
-                    [chroma, "run", "--path", str(store / "chroma-server"), "--host", "127.0.0.1", "--port", str(cport)],
+                    [chroma, "run", "--path", str(store / "chroma-server"), "--host", "127.0.0.1",
+                     "--port", str(cport)],
                     env=quiet_env(), stdout=clog, stderr=subprocess.STDOUT))
                 chroma_url = f"http://127.0.0.1:{cport}"
                 wait_http(f"{chroma_url}/api/v2/heartbeat", procs[-1], 60)
@@ -334,7 +344,8 @@ def main() -> None:
         # Leftovers of an interrupted run would make the held-out batch "unchanged": remove them first.
         if held_ids:
             admin.predict(ids=held_ids, api_name="/delete_articles")
-        stored = {a["id"] for a in admin.predict(api_name="/list_articles")}
+        # ids of stored articles and of the duplicates folded into them (a duplicate is never stored itself)
+        stored = {x for a in admin.predict(api_name="/list_articles") for x in [a["id"], *(a.get("aliases") or [])]}
         missing = [d for d in base if d.get("doc_id") not in stored]
         if missing:
             path = write_jsonl(missing, work / "loadtest-base.jsonl")
@@ -360,6 +371,9 @@ def main() -> None:
         extra_path = write_jsonl(held, work / "loadtest-extra.jsonl") if held else None
 
         load_before = os.getloadavg()
+        app_pid = procs[-1].pid if procs else None
+        app_cpu0 = cpu_seconds(app_pid) if app_pid else None
+        own_cpu0 = sum(os.times()[:2])
         calls: list[Call] = []
         lock = threading.Lock()
         clock: dict[str, float] = {}
@@ -392,16 +406,21 @@ def main() -> None:
         if ing_thread:
             ing_thread.join(timeout=args.max_seconds + 180)
         load_after = os.getloadavg()
+        app_cpu1 = cpu_seconds(app_pid) if app_pid else None
+        own_cpu = sum(os.times()[:2]) - own_cpu0
 
         summary = summarise(calls, wall, ingest, args.users)
         meta = {
             "mode": mode, "url": url, "store": str(store), "chroma_url": chroma_url, "articles": len(articles),
             "passages": passages, "questions_per_user": args.questions, "extra_articles": len(held),
             "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
-            "cpus": os.cpu_count(), "env": args.env, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "cpus": os.cpu_count(), "env": args.env,
+            "app_cpu_percent": round(100 * (app_cpu1 - app_cpu0) / wall, 1) if app_cpu0 and app_cpu1 else None,
+            "client_cpu_percent": round(100 * own_cpu / wall, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         show(summary, meta)
-        print(f"load average before {meta['loadavg_before']} after {meta['loadavg_after']} ({os.cpu_count()} cpus)")
+        print(f"load average before {meta['loadavg_before']} after {meta['loadavg_after']} ({os.cpu_count()} cpus); "
+              f"CPU during the load: app {meta['app_cpu_percent']}%, this load generator {meta['client_cpu_percent']}%")
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"meta": meta, "summary": summary,
