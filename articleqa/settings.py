@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     chroma_retry_delay: float = Field(
         0.25, description="Seconds before the first retry; doubles each time (4 retries wait 3.75 s in all)."
     )
+    min_free_mb: float = Field(
+        8.0, description="Embedded store: an article is not written when its disk has less free space (MiB) than "
+        "this, because Chroma can hang on a full disk (0 = no check).",
+    )
     collection: str = Field(
         "articles", description="Chroma collection name; passages go in it, article records in '<name>__articles'."
     )

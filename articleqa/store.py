@@ -16,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -37,7 +39,26 @@ _GUARDED = frozenset({"add", "upsert", "update", "delete", "get", "query", "coun
 
 
 class StoreError(RuntimeError):
-    """The store cannot be reached or written; the message says what to do."""
+    """The store cannot be reached or written; the message says what to do.
+
+    `fatal` is True when every further write would fail the same way (server unreachable, disk full, read-only),
+    so a run can stop trying instead of failing slowly article by article.
+    """
+
+    def __init__(self, message: str, fatal: bool = False):
+        super().__init__(message)
+        self.fatal = fatal
+
+
+def disk_problem(folder: Path, min_free_mb: float = 1.0) -> str:
+    """"read-only" or "full" (less than `min_free_mb` MiB free) for the filesystem holding `folder`, else ""."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return ""
+    if st.f_flag & os.ST_RDONLY:
+        return "read-only"
+    return "full" if st.f_bavail * st.f_frsize < min_free_mb * 1024 * 1024 else ""
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
@@ -57,21 +78,25 @@ def is_transient(exc: BaseException) -> bool:
     return "could not connect to a chroma server" in text or "connection refused" in text
 
 
-def describe_failure(settings: Settings, exc: BaseException, what: str) -> str:
-    """A one-line StoreError message that names the store and the fix for the common causes."""
+def failure(settings: Settings, exc: BaseException, what: str) -> StoreError:
+    """A one-line StoreError that names the store and the fix for the common causes."""
     text = one_line(exc)
     low = text.lower()
     if settings.chroma_url and is_transient(exc):
-        return (
+        return StoreError(
             f"Chroma server {settings.chroma_url} is not reachable ({what}: {text}); "
-            "start it (chroma run --path DIR --host 127.0.0.1 --port 8000) or fix ARTICLEQA_CHROMA_URL"
+            "start it (chroma run --path DIR --host 127.0.0.1 --port 8000) or fix ARTICLEQA_CHROMA_URL",
+            fatal=True,
         )
     where = settings.chroma_url or str(settings.store_path)
-    if "readonly" in low or "read-only" in low or "read only" in low:
-        return f"the store {where} is read-only ({what}: {text}); make it writable or use another --store"
-    if "disk is full" in low or "no space left" in low or "database or disk is full" in low:
-        return f"the disk holding {where} is full ({what}: {text}); free space and run again"
-    return f"{what} failed on {where}: {text}"
+    disk = "" if settings.chroma_url else disk_problem(Path(settings.store_path))
+    if disk == "read-only" or "readonly" in low or "read-only" in low:
+        return StoreError(f"the store {where} is read-only ({what}: {text}); make it writable or use another "
+                          "--store", fatal=True)
+    if disk == "full" or "disk is full" in low or "no space left" in low:
+        return StoreError(f"the disk holding {where} is full ({what}: {text}); free space and run ingest again",
+                          fatal=True)
+    return StoreError(f"{what} failed on {where}: {text}")
 
 
 def with_retry(settings: Settings, what: str, call: Callable[[], T]) -> T:
@@ -96,11 +121,11 @@ def with_retry(settings: Settings, what: str, call: Callable[[], T]) -> T:
         except Exception as exc:
             if attempt < attempts and is_transient(exc):
                 # A restarting server is back within seconds: wait, doubling, but never forever.
-                log.warning("Chroma %s: %s; retry %d/%d in %.2f s", what, one_line(exc), attempt, attempts - 1, delay)
+                log.info("Chroma %s: %s; retry %d/%d in %.2f s", what, one_line(exc), attempt, attempts - 1, delay)
                 time.sleep(delay)
                 delay *= 2
                 continue
-            raise StoreError(describe_failure(settings, exc, what)) from exc
+            raise failure(settings, exc, what) from exc
     raise AssertionError("unreachable")
 
 
@@ -283,6 +308,7 @@ class Store:
         Returns:
             The committed record.
         """
+        self._check_space()
         mean = embeddings.mean(axis=0)
         mean = mean / (np.linalg.norm(mean) or 1.0)
         rec = ArticleRecord(
@@ -325,6 +351,19 @@ class Store:
         rec.pending = ""
         self._put_record(rec, article.text, mean)
         return rec
+
+    def _check_space(self) -> None:
+        # Embedded Chroma can hang (not fail) when the disk fills mid-write, so refuse before starting an article.
+        if self.settings.chroma_url or self.settings.min_free_mb <= 0:
+            return
+        if disk_problem(Path(self.settings.store_path), self.settings.min_free_mb) == "full":
+            free = os.statvfs(self.settings.store_path)
+            mib = free.f_bavail * free.f_frsize / 2**20
+            raise StoreError(
+                f"the disk holding {self.settings.store_path} is full ({mib:.1f} MiB free, min_free_mb "
+                f"{self.settings.min_free_mb:g}); free space and run ingest again",
+                fatal=True,
+            )
 
     def add_alias(self, article_id: str, alias: str) -> None:
         """Remember that `alias` (a duplicate's id or origin) was folded into `article_id`."""

@@ -172,7 +172,10 @@ def _decode(data: bytes, charset: str | None = None, html: bool = False) -> str:
     if b"\x00" in data[:65536]:
         raise _Reject("binary file (contains NUL bytes)")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return _checked(data.decode("utf-16", errors="strict"))
+        try:
+            return _checked(data.decode("utf-16", errors="strict"))
+        except UnicodeDecodeError:
+            raise _Reject("invalid UTF-16 after its byte-order mark") from None
     if html and not charset:
         m = _META_CHARSET.search(data[:4096])
         charset = m.group(1).decode("ascii") if m else None
@@ -283,12 +286,18 @@ def _json_records(text: str, origin: str, lines: bool) -> Iterator[RawDocument |
             except json.JSONDecodeError as exc:
                 yield LoadError(where, f"invalid JSON: {exc.msg} (column {exc.colno})")
                 continue
+            except RecursionError:
+                yield LoadError(where, "invalid JSON: nested too deeply")
+                continue
             yield _record(value, where)
         return
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         yield LoadError(f"{origin}:{exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})")
+        return
+    except RecursionError:
+        yield LoadError(origin, "invalid JSON: nested too deeply")
         return
     if isinstance(value, list):
         if not value:

@@ -11,7 +11,7 @@ from typing import Any
 from articleqa.embed import Embedder, get_embedder
 from articleqa.models import Article, Passage
 from articleqa.settings import Settings
-from articleqa.store import ArticleRecord, Store, is_transient, one_line
+from articleqa.store import ArticleRecord, Store, StoreError, one_line
 from articleqa.text import words
 from ingest import dedup
 from ingest.chunk import chunk, content_hash, embedding_text
@@ -194,7 +194,7 @@ class Ingestor:
         if not queue:
             return
         if self._store_down:
-            # The server stayed unreachable through every retry: fail the rest at once instead of waiting per article.
+            # Server gone after every retry, disk full or read-only: fail the rest at once, not article by article.
             for item in queue:
                 settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
                                   reason=self._store_down))
@@ -214,8 +214,8 @@ class Ingestor:
                 )
             except Exception as exc:  # disk full, read-only, server gone: report, keep going
                 reason = f"store write failed: {one_line(exc)}"
-                if self.settings.chroma_url and is_transient(exc.__cause__ or exc):
-                    self._store_down = f"{reason} (not retried: the server was already unreachable)"
+                if isinstance(exc, StoreError) and exc.fatal:
+                    self._store_down = f"not stored: {one_line(exc)}"
                 self._roll_back()
                 settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title, reason=reason))
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from articleqa.settings import Settings
@@ -41,9 +42,10 @@ def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False
             rate = f"{done / elapsed:.1f} art/s, {passages / elapsed:.1f} pass/s"
             progress.update(task, advance=1, passages=passages, rate=rate, current=result.origin[-40:])
             if result.status == "failed":
-                console.print(f"[red]error[/]: {result.origin}: {result.reason}", markup=True)
+                # soft_wrap: one input, one line, even when stderr is not a terminal (rich would wrap at 80)
+                console.print(f"[red]error[/]: {escape(result.origin)}: {escape(result.reason)}", soft_wrap=True)
             elif not quiet and result.status == "duplicate":
-                console.print(f"duplicate: {result.origin}: {result.reason}")
+                console.print(f"duplicate: {result.origin}: {result.reason}", markup=False, soft_wrap=True)
 
         report = ingestor.run(inputs, on_item=on_item)
     if report.repaired:
