@@ -59,7 +59,12 @@ def main() -> None:
         hybrid = asker.retriever.run(q["question"], Filters(), k=40).passages
         latency.append(time.perf_counter() - t)
         _, retrieval, _ = asker.retrieve(Request(q["question"], reference_date=ref), q["question"], k=40)
-        for name, passages in (("dense", dense), ("bm25", bm25), ("hybrid", hybrid), ("hybrid+dates", retrieval.passages)):
+        for name, passages in (
+            ("dense", dense),
+            ("bm25", bm25),
+            ("hybrid", hybrid),
+            ("hybrid+dates", retrieval.passages),
+        ):
             systems[name].append(ranks(passages, gold))
             top4 = " ".join(p.text for p in passages[:4]).lower()
             answer_in_top4[name].append(q["answer"].lower() in top4)
