@@ -51,7 +51,7 @@ class StoreError(RuntimeError):
 
 
 def disk_problem(folder: Path, min_free_mb: float = 1.0) -> str:
-    """"read-only" or "full" (less than `min_free_mb` MiB free) for the filesystem holding `folder`, else ""."""
+    """ "read-only" or "full" (less than `min_free_mb` MiB free) for the filesystem holding `folder`, else ""."""
     try:
         st = os.statvfs(folder)
     except OSError:
@@ -91,11 +91,13 @@ def failure(settings: Settings, exc: BaseException, what: str) -> StoreError:
     where = settings.chroma_url or str(settings.store_path)
     disk = "" if settings.chroma_url else disk_problem(Path(settings.store_path))
     if disk == "read-only" or "readonly" in low or "read-only" in low:
-        return StoreError(f"the store {where} is read-only ({what}: {text}); make it writable or use another "
-                          "--store", fatal=True)
+        return StoreError(
+            f"the store {where} is read-only ({what}: {text}); make it writable or use another --store", fatal=True
+        )
     if disk == "full" or "disk is full" in low or "no space left" in low:
-        return StoreError(f"the disk holding {where} is full ({what}: {text}); free space and run ingest again",
-                          fatal=True)
+        return StoreError(
+            f"the disk holding {where} is full ({what}: {text}); free space and run ingest again", fatal=True
+        )
     return StoreError(f"{what} failed on {where}: {text}")
 
 
@@ -180,6 +182,19 @@ class ArticleRecord:
         return meta
 
 
+@dataclass
+class ArticleWrite:
+    """One article to store: what `Store.replace_articles` needs."""
+
+    article: Article
+    passages: list[Passage]
+    embeddings: np.ndarray  # one row per passage
+    digest: str  # content-hash prefix used in passage ids and `content_hash` metadata
+    text_hash: str  # hash of the normalised text, for exact-duplicate detection
+    minhash: str  # encoded MinHash signature, for near-duplicate detection
+    previous: ArticleRecord | None  # the article's current record, if any
+
+
 def date_ordinal(iso: str) -> int:
     """Date as a day number (0 when unknown) so Chroma can filter ranges with $gte/$lte."""
     try:
@@ -199,7 +214,9 @@ def open_client(settings: Settings):
 
         u = urlparse(settings.chroma_url)
         if u.scheme not in ("http", "https") or not u.hostname:
-            raise StoreError(f"Chroma server URL {settings.chroma_url!r} is not an http(s) URL like http://127.0.0.1:8000")
+            raise StoreError(
+                f"Chroma server URL {settings.chroma_url!r} is not an http(s) URL like http://127.0.0.1:8000"
+            )
 
         def connect():
             return chromadb.HttpClient(
@@ -274,16 +291,6 @@ class Store:
         got = self.articles.get(ids=[article_id], include=["documents"])
         return (got.get("documents") or [""])[0] or ""
 
-    def _put_record(self, rec: ArticleRecord, text: str, embedding: np.ndarray) -> None:
-        self.articles.upsert(
-            ids=[rec.id], metadatas=[rec.metadata()], documents=[text], embeddings=[embedding.tolist()]
-        )
-
-    def _record_embedding(self, article_id: str) -> np.ndarray | None:
-        got = self.articles.get(ids=[article_id], include=["embeddings"])
-        embs = got.get("embeddings")
-        return None if embs is None or len(embs) == 0 else np.asarray(embs[0], dtype=np.float32)
-
     # ---- writes --------------------------------------------------------------------------------------------
     def replace_article(
         self,
@@ -295,62 +302,101 @@ class Store:
         minhash: str,
         previous: ArticleRecord | None,
     ) -> ArticleRecord:
-        """Store `article` with its passages, replacing any earlier version, crash-safely.
+        """Store one article with its passages, replacing any earlier version, crash-safely (see `replace_articles`)."""
+        return self.replace_articles(
+            [ArticleWrite(article, passages, embeddings, digest, text_hash, minhash, previous)]
+        )[0]
+
+    def replace_articles(self, writes: list[ArticleWrite]) -> list[ArticleRecord]:
+        """Store several articles with their passages, replacing earlier versions, crash-safely.
+
+        Every step is one batched Chroma call for all the articles (an ingest flush writes hundreds of articles, and
+        per-article calls cost more than the writes themselves). Each record still moves through the same states, so
+        a kill between any two calls is rolled back or forward by `recover()`.
 
         Args:
-            article: the cleaned article.
-            passages: its chunks (ids embed `digest`).
-            embeddings: one row per passage.
-            digest: the content hash prefix used in passage ids and `content_hash` metadata.
-            text_hash: hash of the normalised text, for exact-duplicate detection.
-            minhash: encoded MinHash signature, for near-duplicate detection.
-            previous: the article's current record, if any.
+            writes: the articles to store; at most one per article id.
         Returns:
-            The committed record.
+            The committed records, in the order given.
         """
+        if not writes:
+            return []
         self._check_space()
-        mean = embeddings.mean(axis=0)
-        mean = mean / (np.linalg.norm(mean) or 1.0)
-        rec = ArticleRecord(
-            id=article.id,
-            title=article.title,
-            date=article.date,
-            source=article.source,
-            url=article.url,
-            author=article.author,
-            dateline=article.dateline,
-            origin=article.origin,
-            hash="",
-            pending=digest,
-            text_hash=text_hash,
-            minhash=minhash,
-            passages=len(passages),
-            aliases=previous.aliases if previous else [],
-            ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        )
-        # 1. pending: a kill from here on is rolled back/forward by recover().
-        if previous is not None:
-            marker = ArticleRecord(**{**previous.__dict__, "pending": digest})
-            old = self._record_embedding(article.id)
-            self._put_record(marker, self.article_text(article.id), mean if old is None else old)
-        else:
-            self._put_record(rec, article.text, mean)
-        # 2. the new passages (ids differ from the old version's, so old ones stay readable meanwhile).
-        metas = [{**p.metadata(), "content_hash": digest, "date_ts": date_ordinal(p.date)} for p in passages]
-        for i in range(0, len(passages), 1000):
-            self.passages.upsert(
-                ids=[p.id for p in passages[i : i + 1000]],
-                documents=[p.text for p in passages[i : i + 1000]],
-                metadatas=metas[i : i + 1000],
-                embeddings=embeddings[i : i + 1000].tolist(),
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        means = []
+        recs = []
+        for w in writes:
+            mean = w.embeddings.mean(axis=0)
+            means.append(mean / (np.linalg.norm(mean) or 1.0))
+            a = w.article
+            recs.append(
+                ArticleRecord(
+                    id=a.id,
+                    title=a.title,
+                    date=a.date,
+                    source=a.source,
+                    url=a.url,
+                    author=a.author,
+                    dateline=a.dateline,
+                    origin=a.origin,
+                    hash="",
+                    pending=w.digest,
+                    text_hash=w.text_hash,
+                    minhash=w.minhash,
+                    passages=len(w.passages),
+                    aliases=w.previous.aliases if w.previous else [],
+                    ingested_at=now,
+                )
             )
-        # 3. commit to the new hash, 4. drop the old version's passages, 5. clear pending.
-        rec.hash = digest
-        self._put_record(rec, article.text, mean)
-        self._delete_stale(article.id, keep=digest)
-        rec.pending = ""
-        self._put_record(rec, article.text, mean)
-        return rec
+        texts = [w.article.text for w in writes]
+        # 1. pending markers: a committed earlier version keeps its text, metadata and vector until step 3.
+        replaced = [i for i, w in enumerate(writes) if w.previous is not None and w.previous.hash]
+        marker_recs, marker_texts, marker_vecs = list(recs), list(texts), list(means)
+        if replaced:
+            got = self.articles.get(ids=[writes[i].article.id for i in replaced], include=["documents", "embeddings"])
+            old = {
+                rid: (doc, emb) for rid, doc, emb in zip(got["ids"], got["documents"], got["embeddings"], strict=False)
+            }
+            for i in replaced:
+                prev = writes[i].previous
+                marker_recs[i] = ArticleRecord(**{**prev.__dict__, "pending": writes[i].digest})
+                if prev.id in old:
+                    marker_texts[i] = old[prev.id][0] or ""
+                    marker_vecs[i] = np.asarray(old[prev.id][1], dtype=np.float32)
+        self._put_records(marker_recs, marker_texts, marker_vecs)
+        # 2. the new passages (ids differ from the old versions', so old ones stay readable meanwhile).
+        ids, docs, metas, vecs = [], [], [], []
+        for w in writes:
+            ids += [p.id for p in w.passages]
+            docs += [p.text for p in w.passages]
+            metas += [{**p.metadata(), "content_hash": w.digest, "date_ts": date_ordinal(p.date)} for p in w.passages]
+            vecs.append(w.embeddings)
+        matrix = np.concatenate(vecs)
+        for i in range(0, len(ids), 1000):
+            self.passages.upsert(
+                ids=ids[i : i + 1000],
+                documents=docs[i : i + 1000],
+                metadatas=metas[i : i + 1000],
+                embeddings=matrix[i : i + 1000].tolist(),
+            )
+        # 3. commit to the new hashes, 4. drop replaced versions' passages, 5. clear pending.
+        for rec, w in zip(recs, writes, strict=True):
+            rec.hash = w.digest
+        self._put_records(recs, texts, means)
+        for i in replaced:
+            self._delete_stale(writes[i].article.id, keep=writes[i].digest)
+        for rec in recs:
+            rec.pending = ""
+        self._put_records(recs, texts, means)
+        return recs
+
+    def _put_records(self, recs: list[ArticleRecord], texts: list[str], vecs: list[np.ndarray]) -> None:
+        self.articles.upsert(
+            ids=[r.id for r in recs],
+            metadatas=[r.metadata() for r in recs],
+            documents=texts,
+            embeddings=[v.tolist() for v in vecs],
+        )
 
     def _check_space(self) -> None:
         # Embedded Chroma can hang (not fail) when the disk fills mid-write, so refuse before starting an article.

@@ -11,7 +11,7 @@ from typing import Any
 from articleqa.embed import Embedder, get_embedder
 from articleqa.models import Article, Passage
 from articleqa.settings import Settings
-from articleqa.store import ArticleRecord, Store, StoreError, one_line
+from articleqa.store import ArticleRecord, ArticleWrite, Store, StoreError, one_line
 from articleqa.text import words
 from ingest import dedup
 from ingest.chunk import chunk, content_hash, embedding_text
@@ -196,32 +196,63 @@ class Ingestor:
         if self._store_down:
             # Server gone after every retry, disk full or read-only: fail the rest at once, not article by article.
             for item in queue:
-                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
-                                  reason=self._store_down))
+                settle(
+                    ItemResult(
+                        item.article.origin, "failed", item.article.id, item.article.title, reason=self._store_down
+                    )
+                )
             return
         texts = [embedding_text(p) for item in queue for p in item.passages]
         t = time.perf_counter()
         vectors = self.embedder.encode_passages(texts)
         report.embed_seconds += time.perf_counter() - t
+        writes = []
         row = 0
         for item in queue:
             n = len(item.passages)
-            vecs, row = vectors[row : row + n], row + n
-            status = "updated" if item.previous is not None and item.previous.hash else "added"
-            try:
-                self.store.replace_article(
-                    item.article, item.passages, vecs, item.digest, item.text_hash, item.minhash, item.previous
+            writes.append(
+                ArticleWrite(
+                    item.article,
+                    item.passages,
+                    vectors[row : row + n],
+                    item.digest,
+                    item.text_hash,
+                    item.minhash,
+                    item.previous,
                 )
-            except Exception as exc:  # disk full, read-only, server gone: report, keep going
-                reason = f"store write failed: {one_line(exc)}"
-                if isinstance(exc, StoreError) and exc.fatal:
-                    self._store_down = f"not stored: {one_line(exc)}"
-                self._roll_back()
-                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title, reason=reason))
-                continue
-            report.passages_embedded += n
-            settle(ItemResult(item.article.origin, status, item.article.id, item.article.title, n))
+            )
+            row += n
+        try:
+            self.store.replace_articles(writes)
+            for w in writes:
+                self._stored(w, report, settle)
+        except Exception:
+            # Find out which articles the store refuses (disk full, server gone): retry them one by one.
+            self._roll_back()
+            for w in writes:
+                self._write_one(w, report, settle)
         self.store.bump_generation()
+
+    def _write_one(self, w: ArticleWrite, report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
+        a = w.article
+        if self._store_down:
+            settle(ItemResult(a.origin, "failed", a.id, a.title, reason=self._store_down))
+            return
+        try:
+            self.store.replace_articles([w])
+        except Exception as exc:  # disk full, read-only, server gone: report, keep going
+            if isinstance(exc, StoreError) and exc.fatal:
+                self._store_down = f"not stored: {one_line(exc)}"
+            self._roll_back()
+            settle(ItemResult(a.origin, "failed", a.id, a.title, reason=f"store write failed: {one_line(exc)}"))
+            return
+        self._stored(w, report, settle)
+
+    @staticmethod
+    def _stored(w: ArticleWrite, report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
+        status = "updated" if w.previous is not None and w.previous.hash else "added"
+        report.passages_embedded += len(w.passages)
+        settle(ItemResult(w.article.origin, status, w.article.id, w.article.title, len(w.passages)))
 
     def _roll_back(self) -> None:
         # Leave no half-written article behind when the store still answers; otherwise the next run's recover() does.

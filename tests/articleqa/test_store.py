@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from articleqa.models import Article
-from articleqa.store import Store
+from articleqa.store import ArticleWrite, Store
 from ingest.chunk import chunk, content_hash
 
 
@@ -54,16 +54,46 @@ def test_recover_after_interrupted_replace(settings, embedder, monkeypatch, cras
     assert _ids(store, "a") == expected
 
 
-def test_interrupted_first_write_is_rolled_back(settings, embedder, monkeypatch):
+@pytest.mark.parametrize("crash_at_call", [1, 2, 3, 4])
+def test_interrupted_batch_write_recovers_to_all_or_nothing_per_article(settings, embedder, monkeypatch, crash_at_call):
     store = Store(settings, embedder)
-    art = Article(id="new", text="Brand new article sentence. Another one here. " * 3)
-    monkeypatch.setattr(store, "_delete_stale", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    old = Article(id="old", text="An earlier story sentence. It has a second sentence. " * 3)
+    _, p_old = _write(store, embedder, old)
+    new = Article(id="new", text="Brand new article sentence. Another one here. " * 3)
+    changed = Article(id="old", text="The earlier story was corrected. Its words changed. " * 3)
+    writes = []
+    for art, prev in ((new, None), (changed, store.record("old"))):
+        ps = chunk(art, 120, 1)
+        vecs = embedder.encode_passages([p.text for p in ps])
+        writes.append(ArticleWrite(art, ps, vecs, content_hash(art)[:12], "h", "", prev))
+    calls = {"n": 0}
+
+    def counting(real):
+        def wrapper(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == crash_at_call:
+                raise KeyboardInterrupt("killed")
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    # the four kinds of write a batch makes: markers, passages, commit records, stale deletes / clear pending
+    monkeypatch.setattr(store, "_put_records", counting(store._put_records))
+    monkeypatch.setattr(store.passages, "upsert", counting(store.passages.upsert))
+    monkeypatch.setattr(store, "_delete_stale", counting(store._delete_stale))
     with pytest.raises(KeyboardInterrupt):
-        _write(store, embedder, art)
+        store.replace_articles(writes)
     monkeypatch.undo()
-    # committed before the kill: recovery keeps it, with exactly its passages
     store.recover()
-    assert store.record("new").hash and _ids(store, "new") == {p.id for p in chunk(art, 120, 1)}
+    committed = crash_at_call >= 4  # the commit records are the third call
+    rec_new, rec_old = store.record("new"), store.record("old")
+    assert not any(r.pending for r in store.records().values())
+    if committed:
+        assert _ids(store, "new") == {p.id for p in chunk(new, 120, 1)} and rec_new.hash
+        assert _ids(store, "old") == {p.id for p in chunk(changed, 120, 1)}
+    else:
+        assert rec_new is None and not _ids(store, "new")
+        assert _ids(store, "old") == {p.id for p in p_old} and rec_old.hash == content_hash(old)[:12]
 
 
 def test_generation_changes_and_delete_removes_everything(settings, embedder):
