@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import html
-import json
 import os
-import re
-import shutil
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import typer
+
+from chat.backend import ALL_SOURCES, Backend, history_pairs, llm_available, report_text
+from chat.render import answer_markdown, details_markdown, escape_text, passage_cards_html, safe_url, source_cards_html
+
+__all__ = ["answer_markdown", "bind_error", "build_app", "escape_text", "history_pairs", "launch", "safe_url",
+           "serve_command"]
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from articleqa.models import Answer, Passage
+    from articleqa.models import Answer
     from articleqa.settings import Settings
     from qa.ask import Asker
 
 REPO = Path(__file__).resolve().parent
 SAMPLES = REPO / "samples" / "articles"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-ALL_SOURCES = "All sources"
 ANSWER_GROUP = "answer"  # chat and /ask share one concurrency budget
 INGEST_GROUP = "ingest"  # ingest runs on its own, so answers never queue behind it
-
-_MARKER = re.compile(r"\[(\d{1,3})\]")
-# Characters markdown would treat as syntax; as numeric entities they display literally and never form links,
-# emphasis, code, LaTeX or template expressions.
-_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|~$:"}
 
 CSS = """
 #aqa-header h1 {margin: 0; font-size: 1.5rem;}
@@ -98,193 +92,6 @@ def _quiet_env() -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-def escape_text(text: str) -> str:
-    """Make untrusted text inert inside the chat's markdown: HTML-escaped and markdown syntax neutralised.
-
-    Args:
-        text: any text from an article, a question or an answer.
-    Returns:
-        Markdown that displays `text` literally.
-    """
-    return "".join(_ENTITIES.get(c, c) for c in text)
-
-
-def answer_markdown(text: str) -> str:
-    """Answer text for the chat: escaped, with each marker [n] turned into a link to source card n.
-
-    Args:
-        text: answer text with [n] markers.
-    Returns:
-        Markdown/HTML for a chat message.
-    """
-    out, last = [], 0
-    for m in _MARKER.finditer(text):
-        out.append(escape_text(text[last : m.start()]))
-        n = int(m.group(1))
-        out.append(f'<a class="aqa-cite" href="#src-{n}" title="Show source {n}">[{n}]</a>')
-        last = m.end()
-    out.append(escape_text(text[last:]))
-    return "".join(out)
-
-
-def safe_url(url: str) -> str:
-    """The URL if it is a plain http(s) link, else "" (a `javascript:` or `data:` URL never becomes a link)."""
-    url = (url or "").strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
-
-
-def _attr(text: str) -> str:
-    # Escaped for HTML plus `$`/braces, so no client-side template syntax survives in gr.HTML values.
-    return html.escape(text, quote=True).replace("$", "&#36;").replace("{", "&#123;").replace("}", "&#125;")
-
-
-def _card(number: int, title: str, url: str, source: str, date: str, body_html: str, near: bool = False) -> str:
-    link = safe_url(url)
-    title_html = _attr(title or "(untitled article)")
-    if link:
-        title_html = f'<a href="{_attr(link)}" target="_blank" rel="noopener noreferrer">{title_html}</a>'
-    meta = " · ".join(_attr(x) for x in (source, _nice_date(date)) if x) or "unknown source"
-    cls = "aqa-passage aqa-near" if near else "aqa-passage"
-    return (
-        f'<div class="aqa-card" id="src-{number}" data-number="{number}">'
-        f'<div class="aqa-card-head"><span class="aqa-num">{number}</span>'
-        f'<span class="aqa-title">{title_html}</span></div>'
-        f'<div class="aqa-meta">{meta}</div><p class="{cls}">{body_html}</p></div>'
-    )
-
-
-def _nice_date(value: str) -> str:
-    try:
-        return dt.date.fromisoformat(value[:10]).strftime("%-d %B %Y")
-    except (ValueError, TypeError):
-        return value or ""
-
-
-def source_cards_html(answer: Answer) -> str:
-    """Source cards for an answer, numbered like its markers, each passage with the cited sentence in <mark>.
-
-    Args:
-        answer: the final answer; when refused, its nearest passages are shown instead.
-    Returns:
-        HTML for the sources panel; every article-derived string is escaped.
-    """
-    if answer.refused:
-        if not answer.passages:
-            return '<div class="aqa-empty">No passage came close to the question.</div>'
-        intro = '<div class="aqa-empty">Not answered. The nearest passages were:</div>'
-        return intro + passage_cards_html(answer.passages, near=True, header=False)
-    if not answer.citations:
-        return '<div class="aqa-empty">This answer has no checked citations.</div>'
-    cards = []
-    for c in sorted(answer.citations, key=lambda c: c.number):
-        a, b = c.start - c.passage_start, c.end - c.passage_start
-        text = c.passage_text
-        if c.passage_text and 0 <= a < b <= len(text) and text[a:b] == c.quote:
-            body = f"{_attr(text[:a])}<mark>{_attr(text[a:b])}</mark>{_attr(text[b:])}"
-        else:  # offsets disagree with the passage: show the quote alone rather than a wrong highlight
-            body = f"<mark>{_attr(c.quote)}</mark>"
-        cards.append(_card(c.number, c.title, c.url, c.source, c.date, body))
-    return "".join(cards)
-
-
-def passage_cards_html(passages: list[Passage], near: bool = False, header: bool = True) -> str:
-    """Cards for retrieved passages (while an answer is being written, or the nearest ones of a refusal)."""
-    if not passages:
-        return '<div class="aqa-empty">No passages found.</div>'
-    intro = '<div class="aqa-empty">Reading these passages…</div>' if header else ""
-    return intro + "".join(
-        _card(i, p.title, p.url, p.source, p.date, _attr(p.text), near=near) for i, p in enumerate(passages, 1)
-    )
-
-
-def details_markdown(answer: Answer) -> str:
-    """The Details accordion: rewritten query, mode, notices and per-stage timings."""
-    lines = [f"**Search query:** {escape_text(answer.rewritten_query or answer.question)}", f"**Mode:** {answer.mode}"]
-    if answer.short_answer:
-        lines.append(f"**Short answer:** {escape_text(answer.short_answer)}")
-    for n in answer.notices:
-        lines.append(f"**Note:** {escape_text(n)}")
-    if answer.unsupported:
-        lines.append(f"**Dropped (unsupported) sentences:** {len(answer.unsupported)}")
-    if answer.timings:
-        rows = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in answer.timings.items())
-        lines.append(f"\n| stage | time |\n|---|---|\n{rows}")
-    return "\n\n".join(lines)
-
-
-def parse_date(value: str | None, label: str) -> dt.date | None:
-    """A YYYY-MM-DD date from a text box; blank is None.
-
-    Raises:
-        ValueError: with a message naming the field, when the text is not such a date.
-    """
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{label}: '{value}' is not a date like 2025-09-04 (YYYY-MM-DD).") from None
-
-
-def flatten_content(content: Any) -> str:
-    """Plain text of a chat message's content: a string, or Gradio 6's list of parts ({"type": "text", ...})."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or "") if content.get("type", "text") == "text" else ""
-    if isinstance(content, list):
-        return " ".join(t for t in (flatten_content(p) for p in content) if t)
-    return ""
-
-
-def history_pairs(history: Any) -> list[tuple[str, str]]:
-    """Earlier (question, answer) turns from what an API caller sends.
-
-    Args:
-        history: JSON text or a list, either of [question, answer] pairs or of chat messages
-            ({"role": "user"|"assistant", "content": str | parts}); titled metadata messages are skipped.
-    Returns:
-        (question, answer) pairs, oldest first.
-    Raises:
-        ValueError: when the history cannot be read.
-    """
-    if isinstance(history, str):
-        if not history.strip():
-            return []
-        try:
-            history = json.loads(history)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"history: not valid JSON ({exc.msg})") from None
-    if not history:
-        return []
-    if not isinstance(history, list):
-        raise ValueError("history: expected a list of [question, answer] pairs or chat messages")
-    pairs: list[tuple[str, str]] = []
-    question: str | None = None
-    for item in history:
-        if isinstance(item, (list, tuple)) and len(item) == 2:
-            pairs.append((str(item[0] or ""), str(item[1] or "")))
-        elif isinstance(item, dict) and "role" in item:
-            if (item.get("metadata") or {}).get("title"):
-                continue
-            text = flatten_content(item.get("content"))
-            if item["role"] == "user":
-                question = text
-            elif item["role"] == "assistant" and question is not None:
-                pairs.append((question, text))
-                question = None
-        else:
-            raise ValueError("history: expected a list of [question, answer] pairs or chat messages")
-    return pairs
-
-
 def bind_error(host: str, username: str | None, password: str | None, allow_no_auth: bool) -> str:
     """Why the chat may not bind `host` ("" when it may): a non-local address needs a login or an explicit opt-out."""
     if host in LOCAL_HOSTS or allow_no_auth:
@@ -295,137 +102,6 @@ def bind_error(host: str, username: str | None, password: str | None, allow_no_a
         f"refusing to bind {host} without a login: pass --username and --password "
         "(or ARTICLEQA_USERNAME/ARTICLEQA_PASSWORD), or --allow-no-auth to expose it to anyone who can reach it"
     )
-
-
-def llm_available(settings: Settings) -> bool:
-    """Whether an LLM is configured (endpoint or local GGUF), so the llm answer mode may be offered."""
-    return bool(settings.llm_base_url or settings.llm_gguf)
-
-
-# ---- the app -----------------------------------------------------------------------------------------------------
-class Backend:
-    """What the UI and the API call: one Asker (and its store) shared by every request of the process."""
-
-    def __init__(self, settings: Settings, asker: Asker):
-        self.settings = settings
-        self.asker = asker
-        self.store = asker.store
-        self._ingest_lock = threading.Lock()  # one ingest at a time: runs write the same records
-
-    # -- asking --
-    def request(self, question: str, history: list[tuple[str, str]], source: str | None, since: str | None,
-                until: str | None, mode: str | None):
-        """A validated `qa.ask.Request`; raises ValueError with a user-facing message."""
-        from qa.ask import Request
-
-        question = (question or "").strip()
-        if not question:
-            raise ValueError("Please type a question.")
-        mode = (mode or "").strip() or None
-        if mode not in (None, "extractive", "llm"):
-            raise ValueError(f"mode: '{mode}' is not extractive or llm.")
-        if mode == "llm" and not llm_available(self.settings):
-            raise ValueError("mode llm: no LLM is configured (set ARTICLEQA_LLM_BASE_URL or ARTICLEQA_LLM_GGUF).")
-        start, end = parse_date(since, "Since"), parse_date(until, "Until")
-        if start and end and start > end:
-            raise ValueError(f"Since ({start}) is after Until ({end}).")
-        source = (source or "").strip()
-        return Request(question, history=history, source=None if source in ("", ALL_SOURCES) else source,
-                       since=start, until=end, mode=mode)
-
-    # -- articles --
-    def articles(self, title_contains: str = "") -> list[dict[str, Any]]:
-        """Stored articles, newest first."""
-        from articleqa.catalog import list_articles
-
-        return list_articles(self.settings, self.store, title_contains or "")
-
-    def sources(self) -> list[str]:
-        """Distinct sources of stored articles, for the source filter."""
-        return sorted({a["source"] for a in self.articles() if a["source"]})
-
-    def delete(self, ids: list[str]) -> dict[str, bool]:
-        """Delete articles by id; returns which existed."""
-        from articleqa.catalog import delete
-
-        ids = [i.strip() for i in ids if i and i.strip()]
-        if not ids:
-            return {}
-        with self.writing():
-            return delete(self.settings, ids, self.store)
-
-    def writing(self):
-        """Context for a write: questions meanwhile search the keyword index as it was, never waiting for its
-        rebuilds; it is brought up to date once, before the write returns."""
-        return self.asker.retriever.keywords.deferred()
-
-    def check_uploads(self, paths: list[str]) -> str:
-        """Why this batch of uploads is refused ("" when it is fine): wrong type or too large, naming the file."""
-        from ingest.load import SUPPORTED_EXTENSIONS
-
-        limit = self.settings.max_upload_mb * 1024 * 1024
-        for p in paths:
-            path = Path(p)
-            if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-                return (f"{path.name}: unsupported file type (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))}). "
-                        "Nothing was ingested.")
-            if path.stat().st_size > limit:
-                return (f"{path.name}: larger than the {self.settings.max_upload_mb:g} MB upload limit. "
-                        "Nothing was ingested.")
-        return ""
-
-    def ingest(self, paths: list[str], urls: str, on_item=None):
-        """Ingest uploaded files (copied to a stable folder, so re-uploading a file updates its article) and URLs.
-
-        Args:
-            paths: local paths of uploaded files.
-            urls: text with one URL per line (blank lines and # comments ignored).
-            on_item: progress callback, as for `Ingestor.run`.
-        Returns:
-            (IngestReport, {stored path: uploaded name}); raises ValueError for a refused batch.
-        """
-        from ingest.pipeline import Ingestor
-
-        problem = self.check_uploads(paths)
-        if problem:
-            raise ValueError(problem)
-        url_list = [u.strip() for u in (urls or "").splitlines() if u.strip() and not u.strip().startswith("#")]
-        bad = [u for u in url_list if not safe_url(u)]
-        if bad:
-            raise ValueError(f"{bad[0]}: not an http(s) URL. Nothing was ingested.")
-        inputs, names = self._stage_uploads(paths)
-        inputs += url_list
-        if not inputs:
-            raise ValueError("Choose files to upload or paste URLs first.")
-        with self._ingest_lock, self.writing():
-            ingestor = Ingestor(self.settings, store=self.store, embedder=self.asker.embedder)
-            report = ingestor.run(inputs, on_item=on_item)
-        return report, names
-
-    def _stage_uploads(self, paths: list[str]) -> tuple[list[str], dict[str, str]]:
-        # Gradio's temp path changes with the content; a stable path keeps the article id (a hash of the path),
-        # so an edited re-upload replaces its article instead of becoming a near-duplicate.
-        folder = self.settings.resolved_cache_dir() / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        inputs, names = [], {}
-        for p in paths:
-            name = re.sub(r"[^\w.\- ]+", "_", Path(p).name).strip() or "upload.txt"
-            target = folder / name
-            shutil.copyfile(p, target)
-            inputs.append(str(target))
-            names[str(target)] = name
-        return inputs, names
-
-
-def report_text(report, names: dict[str, str]) -> str:
-    """The ingest summary with one line per input, uploaded files named as the user named them."""
-    lines = [report.summary()]
-    for item in report.items:
-        line = item.line()
-        for stored, name in names.items():
-            line = line.replace(stored, name)
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:

@@ -90,7 +90,9 @@ class Asker:
         passages = retrieval.passages
 
         t = time.perf_counter()
-        draft = self.extractive.run(req.question if not req.history else query, passages)
+        # The query, not the question: it is self-contained, and date phrases ("this week") that became a filter are
+        # gone from it; they rarely appear in the sentence that answers and would only lower its evidence score.
+        draft = self.extractive.run(query, passages)
         timings["extract"] = time.perf_counter() - t
 
         if not passages or draft.refused:
