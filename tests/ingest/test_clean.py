@@ -230,12 +230,12 @@ Follow Sam Writer on Twitter: @samwriter."""
 
 def test_record_keeps_short_content_and_drops_furniture(tmp_path, load_settings):
     path = tmp_path / "corpus.jsonl"
-    path.write_text(json.dumps({"doc_id": "rtqa-0000abcd1234", "url": "https://news.example.com/2022/06/12/budget",
+    path.write_text(json.dumps({"doc_id": "rec-0000abcd1234", "url": "https://news.example.com/2022/06/12/budget",
                                 "title": "Examplia passes its budget", "text": RECORD_TEXT,
                                 "publish_date": "2022/06/12"}) + "\n", encoding="utf-8")
     [raw] = list(load_inputs([str(path)], load_settings))
     a = clean(raw)
-    assert a.id == "rtqa-0000abcd1234"
+    assert a.id == "rec-0000abcd1234"
     assert (a.title, a.date, a.url, a.dateline) == ("Examplia passes its budget", "2022-06-12",
                                                     "https://news.example.com/2022/06/12/budget", "Exampleton")
     assert a.source == "news.example.com"  # no source given: the host name stands in
@@ -289,8 +289,8 @@ def _article() -> Article:
 
 
 def test_doc_id_is_kept_verbatim():
-    raw = RawDocument(origin="c.jsonl:1", text="x", doc_id="rtqa-5b14cd16b6fe", url="https://x.test/a")
-    assert article_id(raw, _article()) == "rtqa-5b14cd16b6fe"
+    raw = RawDocument(origin="c.jsonl:1", text="x", doc_id="rec-5b14cd16b6fe", url="https://x.test/a")
+    assert article_id(raw, _article()) == "rec-5b14cd16b6fe"
 
 
 def test_url_id_is_normalised():
