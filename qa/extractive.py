@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 W_DENSE, W_LEX, W_RANK = 0.55, 0.35, 0.10
 TYPE_PENALTY = 0.35  # a sentence without the expected kind of answer keeps this share of its score
 MARGIN = 0.12  # extra answer sentences must score within this of the best one
-DENSE_CANDIDATES = 8  # sentences embedded per question after the lexical pre-score (16 ms each, 1 thread)
+DENSE_CANDIDATES = 5  # sentences embedded per question after the lexical pre-score (16 ms each, 1 thread);
+# 5 rather than 8 made no difference on the shared sets and lowered the load test p95 (docs/load.md)
 
 PERSON_NOUNS = frozenset(
     """sister brother daughter son wife husband mother father child children kid kids family relative cousin uncle
