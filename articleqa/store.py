@@ -470,12 +470,11 @@ class Store:
 
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Passage]:
         """Nearest passages to `vector`, best first; `score` is the cosine similarity."""
-        n = self.passages.count()
-        if n == 0:
-            return []
+        # No count() first: Chroma 1.5 returns what it has when k exceeds it, and against a server every call
+        # is a round trip on the answer's critical path.
         got = self.passages.query(
             query_embeddings=[vector.tolist()],
-            n_results=min(k, n),
+            n_results=k,
             where=where or None,
             include=["documents", "metadatas", "distances"],
         )
