@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import statistics
 import sys
 import time
@@ -31,25 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from articleqa.embed import get_embedder  # noqa: E402
 from articleqa.models import Article, Passage  # noqa: E402
 from articleqa.settings import Settings  # noqa: E402
+from evaluation.metrics import token_f1  # noqa: E402
 from ingest.chunk import chunk  # noqa: E402
 from qa.extractive import Draft, ExtractiveAnswerer  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2-dev"
-
-
-def _norm_tokens(text: str) -> list[str]:
-    t = re.sub(r"\b(a|an|the)\b", " ", re.sub(r"[^\w\s]", " ", text.lower()))
-    return t.split()
-
-
-def token_f1(pred: str, gold: str) -> float:
-    """SQuAD token F1 between a predicted and a gold answer."""
-    p, g = _norm_tokens(pred), _norm_tokens(gold)
-    common = sum((Counter(p) & Counter(g)).values())
-    if not p or not g or not common:
-        return float(not p and not g)
-    prec, rec = common / len(p), common / len(g)
-    return 2 * prec * rec / (prec + rec)
 
 
 def build_passages(
@@ -132,7 +117,7 @@ def main() -> None:
         answered = [(q, d) for kind, q, d in rows if kind == "answerable" and not (d.refused or d.score < t)]
         texts = [(q, " ".join(s for s, _ in d.sentences).lower()) for q, d in answered]
         hit = sum(any(a.lower() in text for a in q["answers"]) for q, text in texts)
-        f1 = sum(max(token_f1(d.short_answer, a) for a in q["answers"]) for q, d in answered)
+        f1 = sum(token_f1(d.short_answer, q["answers"]) for q, d in answered)
         print(f"{t:>9.2f} {rate['answerable']:>12.3f} {rate['missing']:>14.3f} {rate['adversarial']:>18.3f} "
               f"{bal:>7.3f} {squad:>10.3f} {hit / max(1, len(answered)):>14.3f} {f1 / max(1, len(answered)):>8.3f}")
         if best is None or bal > best[1]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -309,7 +310,5 @@ def _span_text(since: dt.date | None, until: dt.date | None) -> str:
 
 
 def _sentences_for_streaming(text: str) -> list[str]:
-    import re
-
     parts = re.split(r"(?<=\])\s+", text)
     return [p + (" " if i < len(parts) - 1 else "") for i, p in enumerate(parts)]
