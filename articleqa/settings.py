@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(32, description="Passages per embedding batch during ingest.")
     ingest_threads: int = Field(0, description="Torch threads for batch ingest (0 = all cores).")
+    query_models: int = Field(
+        0, description="Copies of the embedding model serving questions in parallel (0 = one per core, at most 4)."
+    )
     query_threads: int = Field(
         1, description="Torch threads for embedding questions (1 is fastest for single queries)."
     )
@@ -97,6 +100,11 @@ class Settings(BaseSettings):
     allow_no_auth: bool = Field(False, description="Accept binding a non-local address without a login.")
     max_upload_mb: float = Field(20.0, description="Largest file accepted by the chat's upload.")
     concurrency: int = Field(4, description="Answers computed in parallel by the chat.")
+    ingest_nice: int = Field(
+        10, ge=0, le=19,
+        description="How much lower the CPU priority of an ingest started from the chat is than its answers' "
+        "(Linux nice increment for the ingest's thread; 0 = equal).",
+    )
 
     def resolved_cache_dir(self) -> Path:
         """Where derived caches live for this store."""

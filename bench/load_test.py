@@ -109,10 +109,23 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+_TLS: list = []
+
+
 def client(url: str):
+    """A gradio_client for one simulated user.
+
+    gradio_client makes a fresh httpx request for every call, and httpx builds a TLS context (loading the whole CA
+    bundle, ~10 ms of CPU) for each one even for http:// URLs. The load generator shares the app's 2 cores, so that
+    waste would be charged to the app's latency; every client gets one prebuilt context instead.
+    """
+    import ssl
+
     from gradio_client import Client
 
-    return Client(url, verbose=False, download_files=False)
+    if not _TLS:
+        _TLS.append(ssl.create_default_context())
+    return Client(url, verbose=False, download_files=False, ssl_verify=_TLS[0])
 
 
 # ---- data --------------------------------------------------------------------------------------------------------

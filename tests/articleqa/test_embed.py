@@ -1,0 +1,60 @@
+"""The embedder under concurrency: questions do not wait for an ingest, and parallel use gives the same vectors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_article
+
+pytestmark = pytest.mark.slow
+
+
+def _passages(n: int) -> list[str]:
+    return [make_article(i)["text"][:700] for i in range(n)]
+
+
+def test_question_is_answered_while_a_long_batch_runs(embedder):
+    texts = _passages(240)
+    alone_q = embedder.encode_query("Who announced the port expansion in Lisbon?")
+    done: dict[str, object] = {}
+
+    def batch() -> None:
+        done["vectors"] = embedder.encode_passages(texts)
+        done["end"] = time.monotonic()
+
+    worker = threading.Thread(target=batch)
+    worker.start()
+    time.sleep(0.3)  # the batch has taken its model instance
+    assert worker.is_alive()
+    q = embedder.encode_query("Who announced the port expansion in Lisbon?")
+    answered = time.monotonic()
+    worker.join()
+
+    # The question came back before the batch finished: it did not queue behind the whole ingest.
+    assert answered < done["end"]
+    assert np.allclose(q, alone_q, atol=1e-5)
+    # Vectors from the batch instance, computed alongside questions, equal the same texts embedded alone.
+    sample = [0, 17, 239]
+    alone = embedder.encode_sentences([texts[i] for i in sample])
+    assert np.allclose(done["vectors"][sample], alone, atol=1e-4)
+
+
+def test_parallel_questions_get_the_same_vectors(embedder):
+    questions = [f"What did speaker {i} say about the rail strike in Osaka?" for i in range(24)]
+    expected = embedder.encode_sentences(questions)
+    got: dict[int, np.ndarray] = {}
+
+    def ask(i: int) -> None:
+        got[i] = embedder.encode_query(questions[i])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(questions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(len(questions)))
+    assert np.allclose(np.stack([got[i] for i in range(len(questions))]), expected, atol=1e-5)
