@@ -386,6 +386,8 @@ def main() -> None:
         load_before = os.getloadavg()
         app_pid = procs[-1].pid if procs else None
         app_cpu0 = cpu_seconds(app_pid) if app_pid else None
+        chroma_pid = procs[0].pid if args.server and len(procs) > 1 else None
+        chroma_cpu0 = cpu_seconds(chroma_pid) if chroma_pid else None
         own_cpu0 = sum(os.times()[:2])
         calls: list[Call] = []
         lock = threading.Lock()
@@ -420,6 +422,7 @@ def main() -> None:
             ing_thread.join(timeout=args.max_seconds + 180)
         load_after = os.getloadavg()
         app_cpu1 = cpu_seconds(app_pid) if app_pid else None
+        chroma_cpu1 = cpu_seconds(chroma_pid) if chroma_pid else None
         own_cpu = sum(os.times()[:2]) - own_cpu0
 
         summary = summarise(calls, wall, ingest, args.users)
@@ -429,11 +432,14 @@ def main() -> None:
             "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
             "cpus": os.cpu_count(), "env": args.env,
             "app_cpu_percent": round(100 * (app_cpu1 - app_cpu0) / wall, 1) if app_cpu0 and app_cpu1 else None,
+            "chroma_server_cpu_percent": round(100 * (chroma_cpu1 - chroma_cpu0) / wall, 1)
+            if chroma_cpu0 is not None and chroma_cpu1 is not None else None,
             "client_cpu_percent": round(100 * own_cpu / wall, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         show(summary, meta)
         print(f"load average before {meta['loadavg_before']} after {meta['loadavg_after']} ({os.cpu_count()} cpus); "
-              f"CPU during the load: app {meta['app_cpu_percent']}%, this load generator {meta['client_cpu_percent']}%")
+              f"CPU during the load: app {meta['app_cpu_percent']}%, this load generator {meta['client_cpu_percent']}%"
+              + (f", Chroma server {meta['chroma_server_cpu_percent']}%" if chroma_pid else ""))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"meta": meta, "summary": summary,
