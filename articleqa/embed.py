@@ -155,12 +155,16 @@ class _Pool:
         self.path, self.size = path, max(1, size)
         self._free: queue.SimpleQueue[_Instance] = queue.SimpleQueue()
         self._made = 0
+        self._all: list[_Instance] = []
         self._lock = threading.Lock()
 
     @property
     def model(self) -> SentenceTransformer:
-        with self.lend() as inst:
-            return inst.model
+        """Any loaded instance, for read-only attributes (dimension, tokenizer lengths): never waits for a loan."""
+        if not self._all:
+            with self.lend():
+                pass
+        return self._all[0].model
 
     @contextmanager
     def lend(self) -> Iterator[_Instance]:
@@ -170,7 +174,16 @@ class _Pool:
             with self._lock:
                 make = self._made < self.size
                 self._made += make
-            inst = _Instance(self.path) if make else self._free.get()
+            if make:
+                try:
+                    inst = _Instance(self.path)
+                except BaseException:
+                    with self._lock:  # a failed load must not use up a slot, or later loans would wait forever
+                        self._made -= 1
+                    raise
+                self._all.append(inst)
+            else:
+                inst = self._free.get()
         try:
             yield inst
         finally:

@@ -58,3 +58,24 @@ def test_parallel_questions_get_the_same_vectors(embedder):
         t.join()
     assert sorted(got) == list(range(len(questions)))
     assert np.allclose(np.stack([got[i] for i in range(len(questions))]), expected, atol=1e-5)
+
+
+def test_a_model_that_fails_to_load_fails_again_instead_of_hanging(tmp_path):
+    from articleqa.embed import Embedder
+    from articleqa.settings import Settings
+
+    emb = Embedder(Settings(embedding_model=str(tmp_path / "no-such-model"), query_models=1))
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        for _ in range(2):
+            try:
+                emb.encode_query("anything")
+            except Exception as exc:  # noqa: BLE001 - collected for the assertions
+                errors.append(exc)
+
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the second load waited for a slot the failed load used up"
+    assert len(errors) == 2
