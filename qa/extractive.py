@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 W_DENSE, W_LEX, W_RANK = 0.55, 0.35, 0.10
 TYPE_PENALTY = 0.35  # a sentence without the expected kind of answer keeps this share of its score
 MARGIN = 0.12  # extra answer sentences must score within this of the best one
+PERSON_NOUN_ONLY = 0.75  # in ranking, a "who" sentence with only a person noun ("his daughter") and no new name
 DENSE_CANDIDATES = 5  # sentences embedded per question after the lexical pre-score (16 ms each, 1 thread);
 # 5 rather than 8 made no difference on the shared sets and lowered the load test p95 (docs/load.md)
 
@@ -39,6 +40,10 @@ PERSON_NOUNS = frozenset(
     founder member members team coach player scientist doctor author heir successor deputy adviser advisor
     bodyguard""".split()
 )
+CURRENCY = frozenset(
+    "$ € £ ¥ ₩ dollar dollars usd euro euros eur pound pounds sterling yen yuan renminbi rmb won rupee rupees "
+    "rouble roubles ruble rubles franc francs peso pesos".split()
+)
 PROPER = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW"})
 # Entity labels that answer each kind of question.
 EXPECTED: dict[str, frozenset[str]] = {
@@ -46,6 +51,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "name": PROPER,
     "date": frozenset({"DATE", "TIME"}),
     "number": frozenset({"CARDINAL", "MONEY", "PERCENT", "QUANTITY"}),
+    "money": frozenset({"MONEY"}),
     "duration": frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY"}),
     "place": frozenset({"GPE", "LOC", "FAC", "ORG"}),
 }
@@ -55,6 +61,7 @@ SHORT_PREFERENCE: dict[str, tuple[str, ...]] = {
     "name": ("PERSON", "ORG", "GPE", "FAC", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "NORP"),
     "date": ("DATE", "TIME"),
     "number": ("CARDINAL", "MONEY", "PERCENT", "QUANTITY"),
+    "money": ("MONEY",),
     "duration": ("DATE", "TIME", "QUANTITY", "CARDINAL"),
     "place": ("GPE", "LOC", "FAC", "ORG"),
 }
@@ -62,6 +69,12 @@ _KIND_PATTERNS: list[tuple[str, str]] = [
     (r"\bhow\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", "duration"),
     (r"\bhow\s+(?:many|much)\b", "number"),
     (r"\bwhat\s+(?:percentage|percent|proportion|number|amount|share)\b", "number"),
+    # "What was the value of trade ...?" asks for an amount of money even without "how much".
+    (r"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+)?(?:total\s+|annual\s+|average\s+)?"
+     r"(?:value|cost|price|worth|budget|salary|revenue|fine|fee)\s+of\b", "money"),
+    (r"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+)?(?:total\s+|annual\s+|average\s+)?"
+     r"(?:size|population|score|distance|height|weight|length|speed|temperature|death\s+toll|toll)\s+of\b",
+     "number"),
     (r"\bhow\s+(?:long|old)\b", "duration"),
     (r"\b(?:what|which)\s+(?:year|date|day|month|time|century|decade|era|period)\b", "date"),
     (r"\bwhen\b", "date"),
@@ -128,7 +141,8 @@ class _Candidate:
     lex: float = 0.0
     cos: float = 0.0
     base: float = 0.0
-    score: float = 0.0
+    score: float = 0.0  # what orders the sentences
+    fit: float = 0.0  # how well it answers: compared with the refusal threshold and the margin
     type_ok: bool = True
     doc: Any = None
 
@@ -162,7 +176,7 @@ class ExtractiveAnswerer:
         # The evidence score is that of the best sentence holding the expected kind of answer: a sentence that
         # matches the question well but lacks it ("... his teenage daughter" for a name) must not answer.
         best = ok[0] if ok else None
-        evidence = round(best.score, 4) if best else 0.0
+        evidence = round(best.fit, 4) if best else 0.0
         if best is None or evidence < threshold:
             if best is None or any(c.base >= threshold for c in ranked if not c.type_ok):
                 reason = _missing_reason(q)
@@ -170,8 +184,8 @@ class ExtractiveAnswerer:
                 reason = f"No passage answers this closely enough (evidence {evidence:.2f}, needed {threshold:.2f})."
             return Draft(score=evidence, refused=True, reason=reason, kind=q.kind)
         chosen = [best]
-        for c in ok[1:]:
-            if len(chosen) >= self.settings.max_answer_sentences or c.score < max(threshold, best.score - MARGIN):
+        for c in sorted(ok[1:], key=lambda c: -c.fit):
+            if len(chosen) >= self.settings.max_answer_sentences or c.fit < max(threshold, best.fit - MARGIN):
                 break
             if not any(_near_duplicate(c, o) for o in chosen):
                 chosen.append(c)
@@ -207,7 +221,11 @@ class ExtractiveAnswerer:
             dense = min(1.0, max(0.0, (c.cos - 0.1) / 0.6))
             c.base = W_DENSE * dense + W_LEX * c.lex + W_RANK * _rank_prior(c.rank)
             c.type_ok = _has_answer_type(q, c) if q.kind else True
-            c.score = c.base if c.type_ok else c.base * TYPE_PENALTY
+            c.score = c.fit = c.base if c.type_ok else c.base * TYPE_PENALTY
+            if q.kind == "person" and c.type_ok and not _new_entities(q, c.doc, EXPECTED["person"]):
+                # A new name answers "who" better than "the leaders" does, so it leads the answer; the evidence and
+                # the other sentences are still judged by `fit` ("his teenage daughter" may join "his sister ...").
+                c.score *= PERSON_NOUN_ONLY
 
 
 def analyse_question(question: str) -> _Question:
@@ -261,8 +279,17 @@ def _person_nouns(q: _Question, doc: Doc) -> list[int]:
     """Token indices of person nouns ("sister", "officials") not in the question."""
     return [
         t.i for t in doc
-        if t.tag_.startswith("NN") and t.lower_ in PERSON_NOUNS and t.lower_ not in q.words
+        if t.tag_.startswith("NN")
+        and t.lower_ in PERSON_NOUNS
+        and t.lower_ not in q.words
+        and not _title_of_known(q, doc, t.i)
     ]
+
+
+def _title_of_known(q: _Question, doc: Doc, i: int) -> bool:
+    """Whether the noun is the title of someone the question names: "President" in "President Xi Jinping"."""
+    nxt = doc[i + 1] if i + 1 < len(doc) else None
+    return nxt is not None and nxt.ent_type_ == "PERSON" and nxt.lower_ in q.words
 
 
 def _has_answer_type(q: _Question, c: _Candidate) -> bool:
@@ -286,6 +313,11 @@ def _has_answer_type(q: _Question, c: _Candidate) -> bool:
         return True
     if q.kind == "person":
         return bool(_person_nouns(q, doc))
+    if q.kind == "money":  # NER misses some amounts: a number next to a currency word or sign counts
+        return any(
+            t.like_num and any(doc[j].lower_ in CURRENCY for j in range(max(0, t.i - 1), min(len(doc), t.i + 3)))
+            for t in doc
+        )
     if q.kind in ("number", "duration"):
         return any(t.like_num and t.text.lower() not in q.words for t in doc)
     return False
@@ -300,6 +332,7 @@ def _missing_reason(q: _Question) -> str:
         "person": "who this was",
         "date": "when this happened",
         "number": "the number asked for",
+        "money": "the amount asked for",
         "duration": "how long or how old",
         "place": "where this happened",
     }[q.kind]

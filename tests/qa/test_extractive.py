@@ -48,6 +48,35 @@ def test_named_sister_is_answered(answerer: ExtractiveAnswerer, passages: list[P
     assert draft.short_answer == "Kim Yo Jong"
 
 
+def test_who_met_leads_with_the_new_name_not_a_title(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
+    draft = answerer.run("Who did Xi Jinping meet in Beijing?", passages)
+    assert not draft.refused
+    # "President" (Xi's own title) and "the leaders" are person words, but only Kim Jong Un answers the question.
+    assert "Kim Jong Un" in draft.short_answer
+    assert "Kim Jong Un" in draft.sentences[0][0]
+
+
+def test_amount_question_without_an_amount_is_refused(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
+    # The article says China is North Korea's largest trading partner, but never how much trade there was.
+    draft = answerer.run("What was the value of trade between China and North Korea?", passages)
+    assert draft.refused
+    assert draft.reason == "No passage says the amount asked for."
+
+
+def test_amount_question_is_answered_with_the_amount(embedder) -> None:
+    from tests.qa.conftest import chunk
+
+    text = (
+        "The city council approved the new harbour bridge on Monday after a long debate. "
+        "The bridge will cost 240 million dollars, the mayor said, and should open in 2029. "
+        "Critics said the council had ignored cheaper plans for a ferry."
+    )
+    draft = ExtractiveAnswerer(Settings(), embedder).run("What is the cost of the new harbour bridge?", chunk(text))
+    assert draft.kind == "money"
+    assert not draft.refused
+    assert "240 million dollars" in draft.short_answer
+
+
 def test_when_did_kim_arrive(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
     draft = answerer.run("When did Kim arrive in Beijing?", passages)
     assert not draft.refused
