@@ -91,12 +91,16 @@ _NAME_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _DETERMINERS = {"the", "a", "an"}
-# Phrases that express a question verb without sharing its stem: the embedding model alone does not connect
-# "Who accompanied Kim?" with "... along with his teenage daughter". Keys are stems, values lower-case phrases.
+FIRST_IN_YEARS = r"first\b[^.;]*?\bin (?:\w+ ){0,2}(?:years|months|weeks|decades)"
+DURATION_UNIT = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|decades?|centur(?:y|ies))\b", re.I)
+# Phrases (regular expressions on the lower-cased sentence) that express a question word without sharing its stem:
+# the embedding model alone does not connect "Who accompanied Kim?" with "... along with his teenage daughter".
+# Keys are stems.
 EXPANSIONS: dict[str, tuple[str, ...]] = {
     "accompani": ("along with", "together with", "joined by", "entourage", "delegation", "travelled with",
                   "traveled with", "came with"),
     "meet": ("met", "talks with", "summit", "held talks"),
+    "met": ("meet", "meets", "meeting", "meetings", "talks with", "summit", "held talks"),  # the stemmer keeps "met"
     "arriv": ("reached", "landed", "came to"),
     "leav": ("left", "departed", "departure"),
     "die": ("died", "killed", "dead", "death"),
@@ -107,6 +111,10 @@ EXPANSIONS: dict[str, tuple[str, ...]] = {
     "visit": ("visited", "trip to", "travelled to", "traveled to"),
     "say": ("said", "told", "stated", "quoted"),
     "support": ("backing", "backed"),
+    # "their first meeting in six years" says how long it had been since the last (previous) one.
+    "sinc": (FIRST_IN_YEARS,),
+    "last": (FIRST_IN_YEARS,),
+    "previous": (FIRST_IN_YEARS,),
 }
 
 
@@ -362,6 +370,8 @@ def short_answer(q: _Question, best: _Candidate, published: date | None = None) 
             ents = _new_entities(q, doc, (label,))
             if q.kind == "name" and q.head:
                 ents.sort(key=lambda e: min((abs(t.i - e.start) for t in doc if stems(t.text) == [q.head]), default=99))
+            if q.kind == "duration":  # "six years" answers "how long", "Thursday" does not
+                ents.sort(key=lambda e: not DURATION_UNIT.search(e.text))
             if ents:
                 ent = ents[0]
                 if q.kind == "person" and label == "PERSON":

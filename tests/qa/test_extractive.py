@@ -56,6 +56,14 @@ def test_who_met_leads_with_the_new_name_not_a_title(answerer: ExtractiveAnswere
     assert "Kim Jong Un" in draft.sentences[0][0]
 
 
+def test_how_long_since_they_last_met(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
+    # "their first meeting in six years" says it, with neither "since" nor "last" in the sentence.
+    draft = answerer.run("How long had it been since Xi and Kim last met?", passages)
+    assert not draft.refused
+    assert draft.short_answer == "six years"
+    assert "first meeting in six years" in draft.sentences[0][0]
+
+
 def test_amount_question_without_an_amount_is_refused(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
     # The article says China is North Korea's largest trading partner, but never how much trade there was.
     draft = answerer.run("What was the value of trade between China and North Korea?", passages)
