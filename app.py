@@ -365,7 +365,9 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
                 with gr.Row():
                     files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS), type="filepath",
                                     label="Upload files", elem_id="aqa-upload", scale=1)
-                    urls = gr.Textbox(label="URLs (one per line)", lines=5, placeholder="https://…", scale=1)
+                    urls = gr.Textbox(
+                        label="URLs (one per line)", lines=5, placeholder="https://…", scale=1, elem_id="aqa-urls"
+                    )
                 ingest_btn = gr.Button("Ingest", variant="primary", elem_id="aqa-ingest")
                 ingest_msg = gr.Markdown(elem_id="aqa-ingest-result")
 

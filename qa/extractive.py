@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 W_DENSE, W_LEX, W_RANK = 0.55, 0.35, 0.10
 TYPE_PENALTY = 0.35  # a sentence without the expected kind of answer keeps this share of its score
 MARGIN = 0.12  # extra answer sentences must score within this of the best one
+ROLE_MISSING = 0.6  # in ranking, a "who is the director of" sentence where no new name stands next to "director"
 PERSON_NOUN_ONLY = 0.75  # in ranking, a "who" sentence with only a person noun ("his daughter") and no new name
 DENSE_CANDIDATES = 5  # sentences embedded per question after the lexical pre-score (16 ms each, 1 thread);
 # 5 rather than 8 made no difference on the shared sets and lowered the load test p95 (docs/load.md)
@@ -91,6 +92,13 @@ _NAME_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _DETERMINERS = {"the", "a", "an"}
+# "Who is the (new) director of ...", "Who was named coach at ...": the role a name must stand next to.
+_NOT_ROLES = frozenset("the a an known responsible famous able first last best only one most".split())
+_ROLE_QUESTION = re.compile(
+    r"\bwho\s+(?:is|was|are|were|will\s+be|became|has\s+been)\s+(?:named\s+|appointed\s+)?(?:the\s+|a\s+|an\s+)?"
+    r"(?:new\s+|current\s+|former\s+|acting\s+|interim\s+)?(?P<role>[a-z]+)\s+(?:of|at|for|in|to)\b",
+    re.IGNORECASE,
+)
 FIRST_IN_YEARS = r"first\b[^.;]*?\bin (?:\w+ ){0,2}(?:years|months|weeks|decades)"
 DURATION_UNIT = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|decades?|centur(?:y|ies))\b", re.I)
 # Phrases (regular expressions on the lower-cased sentence) that express a question word without sharing its stem:
@@ -138,6 +146,7 @@ class _Question:
     words: frozenset[str]
     focus: str  # what a name question asks about ("Kim's daughter"), for the refusal reason
     head: str  # its head noun's stem ("daughter"), which a name must stand next to
+    role: str = ""  # a who-question's role noun stem ("director" in "Who is the director of ..."), "" if none
 
 
 @dataclass
@@ -230,6 +239,8 @@ class ExtractiveAnswerer:
             c.base = W_DENSE * dense + W_LEX * c.lex + W_RANK * _rank_prior(c.rank)
             c.type_ok = _has_answer_type(q, c) if q.kind else True
             c.score = c.fit = c.base if c.type_ok else c.base * TYPE_PENALTY
+            if q.role and c.type_ok and not _name_next_to_role(q, c.doc):
+                c.score *= ROLE_MISSING  # "the museum's director, Helena Marques" beats another name in the article
             if q.kind == "person" and c.type_ok and not _new_entities(q, c.doc, EXPECTED["person"]):
                 # A new name answers "who" better than "the leaders" does, so it leads the answer; the evidence and
                 # the other sentences are still judged by `fit` ("his teenage daughter" may join "his sister ...").
@@ -252,7 +263,13 @@ def analyse_question(question: str) -> _Question:
     qstems = set(stems(q))
     if kind == "name":
         qstems -= {"name", "call"}
-    return _Question(q, kind, frozenset(qstems), frozenset(words(q)), focus, head)
+    role = ""
+    if kind == "person":
+        m = _ROLE_QUESTION.search(q)
+        word = m.group("role").lower() if m else ""
+        if word and word not in _NOT_ROLES and not word.endswith(("ed", "ly")):  # "Who is known for", not a role
+            role = _stem_one(word)
+    return _Question(q, kind, frozenset(qstems), frozenset(words(q)), focus, head, role)
 
 
 def _candidates(passages: list[Passage]) -> list[_Candidate]:
@@ -292,6 +309,13 @@ def _person_nouns(q: _Question, doc: Doc) -> list[int]:
         and t.lower_ not in q.words
         and not _title_of_known(q, doc, t.i)
     ]
+
+
+def _name_next_to_role(q: _Question, doc: Doc) -> bool:
+    """Whether a new name stands within 3 words of the role the question asks about."""
+    roles = [t.i for t in doc if _stem_one(t.lower_) == q.role]
+    people = _new_entities(q, doc, ("PERSON", "ORG"))  # the small model often tags a person ORG
+    return any(min(abs(r - e.start), abs(r - (e.end - 1))) <= 3 for r in roles for e in people)
 
 
 def _title_of_known(q: _Question, doc: Doc, i: int) -> bool:

@@ -191,3 +191,76 @@ def test_untrusted_article_renders_as_inert_text(page, app_server, artifacts, tm
     page.locator("#aqa-table").get_by_text("Pier <img src=x", exact=False).first.wait_for()
     assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"], img[onerror]').length") == 0
     assert page.dialogs == []
+
+
+HARBOUR_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
+<title>Porto opens a tidal museum | Harbour Post</title>
+<meta property="og:title" content="Porto opens a tidal museum"><meta property="og:site_name" content="Harbour Post">
+<meta name="author" content="Rui Costa"><meta property="article:published_time" content="2025-10-02T08:00:00Z">
+</head><body><header><nav><a href="/">Home</a> <a href="/login">Login</a></nav></header>
+<main><article><h1>Porto opens a tidal museum</h1><p class="byline">By Rui Costa</p>
+<p>Porto opened a museum about the tides of the Douro estuary on Wednesday, the city council said.</p>
+<p>The museum's director, Helena Marques, said the building holds a working tide mill from 1820.</p>
+<p>Entry will be free for schoolchildren until the end of the year, according to the council.</p>
+</article></main><footer><p>Copyright 2025 Harbour Post. All rights reserved.</p></footer></body></html>"""
+
+
+@pytest.fixture
+def article_site() -> Iterator[str]:
+    """A local news site on 127.0.0.1: /porto-museum.html is an article page, anything else is a 404."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            if self.path != "/porto-museum.html":
+                self.send_error(404, "Not Found")
+                return
+            body = HARBOUR_PAGE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_url_ingest_from_the_articles_tab(page, artifacts, article_site):
+    good, missing = f"{article_site}/porto-museum.html", f"{article_site}/gone.html"
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#aqa-urls textarea").fill(f"{good}\n# a comment line is skipped\n{missing}")
+    page.locator("#aqa-ingest").click()
+    result = page.locator("#aqa-ingest-result")
+    result.get_by_text("Ingest finished").wait_for(timeout=ANSWER_TIMEOUT)
+    summary = result.inner_text()
+    # The good page is stored; the missing one gets one line naming the URL and the reason; the run went on.
+    assert "1 added" in summary and "1 failed" in summary, summary
+    assert "with errors" in summary
+    assert f"error: {missing}" in summary and "404" in summary, summary
+    page.locator("#aqa-table").get_by_text("Porto opens a tidal museum").wait_for()
+    expect(page.locator("#aqa-table")).to_contain_text("Harbour Post")
+    page.screenshot(path=str(artifacts / "articles-url-ingest.png"), full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Who is the director of the tidal museum in Porto?")
+    assert "Helena Marques" in last_answer(page)
+    assert "Helena Marques" in page.locator("#src-1 mark").inner_text()
+    assert page.locator("#src-1 .aqa-title a").get_attribute("href") == good  # the card links to the page
+    page.screenshot(path=str(artifacts / "chat-url-article.png"), full_page=True)
+
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#aqa-table").get_by_text("Porto opens a tidal museum").click()
+    page.locator("#aqa-delete").click()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.locator("#aqa-delete-result")).to_contain_text("Deleted 1 article(s).")

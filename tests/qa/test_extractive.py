@@ -56,6 +56,21 @@ def test_who_met_leads_with_the_new_name_not_a_title(answerer: ExtractiveAnswere
     assert "Kim Jong Un" in draft.sentences[0][0]
 
 
+def test_who_is_the_role_of_answers_with_the_name_next_to_the_role(embedder) -> None:
+    from tests.qa.conftest import chunk
+
+    text = (
+        "Porto opened a museum about the tides of the Douro estuary on Wednesday, the city council said.\n"
+        "The museum's director, Helena Marques, said the building holds a working tide mill from 1820.\n"
+        "Entry will be free for schoolchildren until the end of the year, according to the council."
+    )
+    question = "Who is the director of the tidal museum in Porto?"
+    draft = ExtractiveAnswerer(Settings(), embedder).run(question, chunk(text))
+    assert not draft.refused
+    assert draft.short_answer == "Helena Marques"
+    assert draft.sentences[0][0].startswith("The museum's director, Helena Marques")
+
+
 def test_how_long_since_they_last_met(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
     # "their first meeting in six years" says it, with neither "since" nor "last" in the sentence.
     draft = answerer.run("How long had it been since Xi and Kim last met?", passages)
