@@ -80,6 +80,7 @@ class Citation:
     passage_text: str = ""
     passage_start: int = 0  # offset of the passage in the article, so a UI can highlight quote inside passage_text
     support: float = 0.0  # 0-1 score from qa.cite
+    record_field: str = ""  # "" for a quote from the article text; "author"/"source"/"date" for a field of its record
 
 
 @dataclass

@@ -101,7 +101,12 @@ def source_cards_html(answer: Answer) -> str:
     for c in sorted(answer.citations, key=lambda c: c.number):
         a, b = c.start - c.passage_start, c.end - c.passage_start
         text = c.passage_text
-        if c.passage_text and 0 <= a < b <= len(text) and text[a:b] == c.quote:
+        if c.record_field:  # the cited thing is a field of the article's record: show the record, field marked
+            label = {"author": "Byline", "source": "Published by", "date": "Published on"}.get(c.record_field, "")
+            value = _nice_date(c.quote) if c.record_field == "date" else c.quote
+            body = (f'<span class="aqa-record">{_attr(label)}: <mark>{_attr(value)}</mark></span><br>'
+                    f"{_attr(text)}")
+        elif c.passage_text and 0 <= a < b <= len(text) and text[a:b] == c.quote:
             body = f"{_attr(text[:a])}<mark>{_attr(text[a:b])}</mark>{_attr(text[b:])}"
         else:  # offsets disagree with the passage: show the quote alone rather than a wrong highlight
             body = f"<mark>{_attr(c.quote)}</mark>"

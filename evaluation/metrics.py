@@ -234,7 +234,12 @@ def invalid_citations(answer: Answer) -> list[str]:
     texts = {p.id: p.text for p in answer.passages}
     for c in answer.citations:
         source = c.passage_text or texts.get(c.passage_id, "")
-        if not source:
+        if c.record_field:  # a byline, publisher or date: checked against the article's stored record
+            from qa.metadata import verify
+
+            if not verify(c, answer.passages):
+                problems.append(f"[{c.number}] {c.record_field} {c.quote!r} is not what article {c.article_id} records")
+        elif not source:
             problems.append(f"[{c.number}] cites passage {c.passage_id} whose text is unknown")
         elif _squash(c.quote) not in _squash(source):
             problems.append(f"[{c.number}] quote not found in passage {c.passage_id}: {c.quote[:80]!r}")

@@ -14,6 +14,8 @@ from articleqa.embed import get_embedder
 from articleqa.models import Answer, Passage
 from articleqa.settings import Settings
 from articleqa.store import Store
+from qa.cite import format_date
+from qa.metadata import record_field, record_topic
 from qa.retrieve import Filters, HybridRetriever, Retrieval
 
 EventKind = Literal["query", "sources", "delta", "done"]
@@ -85,10 +87,16 @@ class Asker:
         t = time.perf_counter()
         query = self.rewrite(req)
         timings["rewrite"] = time.perf_counter() - t
+        field = record_field(query)
+        if field:  # "Who wrote the article about X?": find the article about X, then read its record
+            query = record_topic(query)
         query, retrieval, notices = self.retrieve(req, query)
         yield AskEvent("query", text=query)
         timings.update(retrieval.timings)
         passages = retrieval.passages
+        if field and passages:
+            yield from self._record_answer(req, query, passages, field, notices, timings, t_all)
+            return
 
         t = time.perf_counter()
         # The query, not the question: it is self-contained, and date phrases ("this week") that became a filter are
@@ -151,6 +159,27 @@ class Asker:
         else:
             since, until = None, None
         return Filters(req.source, req.since or since, req.until or until), query, notice
+
+    def _record_answer(self, req, query, passages, field, notices, timings, t_all) -> Iterator[AskEvent]:
+        from qa.metadata import MetadataAnswerer, verify
+
+        yield AskEvent("sources", passages=passages)
+        record = MetadataAnswerer().run(req.question, passages)
+        assert record is not None  # the question was recognised as a record question before retrieval
+        if record.citation is None or not verify(record.citation, passages):
+            reason = record.text if record.citation is None else "The article's record could not be verified."
+            answer = self._refusal(req, query, passages, reason, "record", notices, timings)
+        else:
+            c = record.citation
+            published = ", ".join(x for x in (c.source, format_date(c.date) if c.date else "") if x)
+            text = record.text + (f"\n(Published: {published}.)" if published and field == "author" else "")
+            yield AskEvent("delta", text=text)
+            answer = Answer(
+                question=req.question, answer=text, short_answer=record.short_answer, citations=[c],
+                passages=passages, rewritten_query=query, mode="record", notices=notices, timings=timings,
+            )
+        answer.timings["total"] = time.perf_counter() - t_all
+        yield AskEvent("done", text=answer.answer, answer=answer)
 
     def _llm_answer(self, req, query, passages, draft, notices, timings, t_all) -> Iterator[AskEvent]:
         from qa.generative import LLMUnavailable

@@ -23,7 +23,10 @@ def print_answer(answer: Answer, console: Console | None = None) -> None:
         for c in answer.citations:
             meta = ", ".join(x for x in (c.source, c.date) if x)
             console.print(f"[{c.number}] {escape(c.title or c.article_id)}" + (f" ({escape(meta)})" if meta else ""))
-            console.print(f"    “{escape(c.quote)}”")
+            if c.record_field:
+                console.print(f"    {c.record_field}: {escape(c.quote)} (from the article's record)")
+            else:
+                console.print(f"    “{escape(c.quote)}”")
             if c.url:
                 console.print(f"    {escape(c.url)}")
     elif answer.refused and answer.passages:

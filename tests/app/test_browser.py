@@ -264,3 +264,10 @@ def test_url_ingest_from_the_articles_tab(page, artifacts, article_site):
     page.locator("#aqa-delete").click()
     page.get_by_role("button", name="Yes, delete").click()
     expect(page.locator("#aqa-delete-result")).to_contain_text("Deleted 1 article(s).")
+
+
+def test_byline_answer_cites_the_article_record(page):
+    ask(page, "Who wrote the article about Xi's meeting with Kim?")
+    assert "written by Liz Lee" in last_answer(page)
+    expect(page.locator("#src-1 .aqa-record")).to_contain_text("Byline")
+    assert page.locator("#src-1 mark").inner_text() == "Liz Lee"

@@ -134,3 +134,25 @@ def test_runnable_chain_gives_the_same_answer(asker):
     via_chain = chain.invoke({"question": "Who accompanied Kim?"})
     assert isinstance(via_chain, Answer)
     assert [c.quote for c in via_chain.citations] == [c.quote for c in asker.ask("Who accompanied Kim?").citations]
+
+
+def test_byline_question_is_answered_from_the_article_record(asker):
+    answer = asker.ask("Who wrote the article about Xi's meeting with Kim?")
+    assert not answer.refused and answer.mode == "record"
+    assert answer.short_answer == "Liz Lee"
+    assert "written by Liz Lee [1]" in answer.answer
+    (c,) = answer.citations
+    assert c.record_field == "author" and c.quote == "Liz Lee" and c.title.startswith("China's Xi")
+    assert answer.rewritten_query == "Xi's meeting with Kim"  # the topic found the article
+
+
+def test_article_without_a_byline_is_refused_not_guessed(asker):
+    # The ferry note has no byline: the answer says so rather than naming anyone.
+    answer = asker.ask("Who wrote the article about the harbour council's new ferry timetable?")
+    assert answer.refused and not answer.citations
+    assert "has no byline" in answer.refusal_reason
+
+
+def test_question_about_a_book_is_not_a_record_question(asker):
+    answer = asker.ask("Who wrote the novel War and Peace?")
+    assert answer.mode != "record"
