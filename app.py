@@ -213,11 +213,8 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         return f"{head}  \n{body}", None, "", *refresh(title)
 
     def load_sample(title: str, progress=gr.Progress()):
-        from ingest.pipeline import Ingestor
-
         progress(0, desc="Loading the sample article (first run loads the language models)…")
-        ingestor = Ingestor(settings, store=backend.store, embedder=backend.asker.embedder)
-        report = backend.run_ingest(lambda: ingestor.run([str(SAMPLES)]))
+        report = backend.run_ingest([str(SAMPLES)])
         gr.Info(f"Sample loaded: {report.summary()}")
         return refresh(title)
 

@@ -26,6 +26,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -109,7 +111,9 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-_TLS: list = []
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
 
 
 def client(url: str):
@@ -119,13 +123,9 @@ def client(url: str):
     bundle, ~10 ms of CPU) for each one even for http:// URLs. The load generator shares the app's 2 cores, so that
     waste would be charged to the app's latency; every client gets one prebuilt context instead.
     """
-    import ssl
-
     from gradio_client import Client
 
-    if not _TLS:
-        _TLS.append(ssl.create_default_context())
-    return Client(url, verbose=False, download_files=False, ssl_verify=_TLS[0])
+    return Client(url, verbose=False, download_files=False, ssl_verify=_tls_context())
 
 
 # ---- data --------------------------------------------------------------------------------------------------------

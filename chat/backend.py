@@ -174,8 +174,6 @@ class Backend:
         Returns:
             (IngestReport, {stored path: uploaded name}); raises ValueError for a refused batch.
         """
-        from ingest.pipeline import Ingestor
-
         problem = self.check_uploads(paths)
         if problem:
             raise ValueError(problem)
@@ -187,16 +185,19 @@ class Backend:
         inputs += url_list
         if not inputs:
             raise ValueError("Choose files to upload or paste URLs first.")
-        ingestor = Ingestor(self.settings, store=self.store, embedder=self.asker.embedder)
-        return self.run_ingest(lambda: ingestor.run(inputs, on_item=on_item)), names
+        return self.run_ingest(inputs, on_item), names
 
-    def run_ingest(self, work):
-        """Run one ingest (`work()`, returning its report): one at a time, questions meanwhile searching the
-        keyword index as it was, and in a thread of lower CPU priority so that answers keep the cores."""
+    def run_ingest(self, inputs: list[str], on_item=None):
+        """Ingest `inputs` (paths and URLs) and return the IngestReport: one ingest at a time, questions meanwhile
+        searching the keyword index as it was, in a thread of lower CPU priority so that answers keep the cores."""
         from articleqa.priority import run_low_priority
+        from ingest.pipeline import Ingestor
 
+        ingestor = Ingestor(self.settings, store=self.store, embedder=self.asker.embedder)
         with self._ingest_lock, self.writing():
-            return run_low_priority(work, self.settings.ingest_nice, name="articleqa-ingest")
+            return run_low_priority(
+                lambda: ingestor.run(inputs, on_item=on_item), self.settings.ingest_nice, name="articleqa-ingest"
+            )
 
     def _stage_uploads(self, paths: list[str]) -> tuple[list[str], dict[str, str]]:
         # Gradio's temp path changes with the content; a stable path keeps the article id (a hash of the path),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from articleqa.models import Answer, Passage
+from qa.metadata import verify
 
 HIT_KS = (1, 3, 4, 5, 10)  # 4 too, to sit beside the anchor figures in /work/shared/data/README.md
 RECALL_KS = (5, 10)
@@ -235,8 +236,6 @@ def invalid_citations(answer: Answer) -> list[str]:
     for c in answer.citations:
         source = c.passage_text or texts.get(c.passage_id, "")
         if c.record_field:  # a byline, publisher or date: checked against the article's stored record
-            from qa.metadata import verify
-
             if not verify(c, answer.passages):
                 problems.append(f"[{c.number}] {c.record_field} {c.quote!r} is not what article {c.article_id} records")
         elif not source:

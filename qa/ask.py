@@ -15,7 +15,7 @@ from articleqa.models import Answer, Passage
 from articleqa.settings import Settings
 from articleqa.store import Store
 from qa.cite import format_date
-from qa.metadata import record_field, record_topic
+from qa.metadata import MetadataAnswerer, record_field, record_topic
 from qa.retrieve import Filters, HybridRetriever, Retrieval
 
 EventKind = Literal["query", "sources", "delta", "done"]
@@ -161,14 +161,10 @@ class Asker:
         return Filters(req.source, req.since or since, req.until or until), query, notice
 
     def _record_answer(self, req, query, passages, field, notices, timings, t_all) -> Iterator[AskEvent]:
-        from qa.metadata import MetadataAnswerer, verify
-
         yield AskEvent("sources", passages=passages)
-        record = MetadataAnswerer().run(req.question, passages)
-        assert record is not None  # the question was recognised as a record question before retrieval
-        if record.citation is None or not verify(record.citation, passages):
-            reason = record.text if record.citation is None else "The article's record could not be verified."
-            answer = self._refusal(req, query, passages, reason, "record", notices, timings)
+        record = MetadataAnswerer().run(field, passages)
+        if record.citation is None:  # the article has no such field: say so rather than guess
+            answer = self._refusal(req, query, passages, record.text, "record", notices, timings)
         else:
             c = record.citation
             published = ", ".join(x for x in (c.source, format_date(c.date) if c.date else "") if x)

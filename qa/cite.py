@@ -109,7 +109,8 @@ class CitationChecker:
                 key = (p.article_id or p.id, sent.span.start, sent.span.end)
                 if key not in numbers:
                     numbers[key] = len(citations) + 1
-                    citations.append(_citation(numbers[key], p, sent.span, score))
+                    span = sent.span
+                    citations.append(passage_citation(numbers[key], p, span.text, span.start, span.end, score))
                 if numbers[key] not in marks:
                     marks.append(numbers[key])
             parts.append(("\n" if claim.newline_before and parts else "") + _with_markers(claim.text, marks))
@@ -283,7 +284,10 @@ def _contained(text: str, sentences: list[_Sentence]) -> list[_Sentence]:
     return found
 
 
-def _citation(number: int, p: Passage, span: Span, support: float) -> Citation:
+def passage_citation(
+    number: int, p: Passage, quote: str, start: int, end: int, support: float, record_field: str = ""
+) -> Citation:
+    """Citation [number] of `quote` (offsets into the article) in passage `p`, carrying the passage's article data."""
     return Citation(
         number=number,
         passage_id=p.id,
@@ -292,12 +296,13 @@ def _citation(number: int, p: Passage, span: Span, support: float) -> Citation:
         source=p.source,
         date=p.date,
         url=p.url,
-        quote=span.text,
-        start=span.start,
-        end=span.end,
+        quote=quote,
+        start=start,
+        end=end,
         passage_text=p.text,
         passage_start=p.start,
         support=round(float(support), 4),
+        record_field=record_field,
     )
 
 

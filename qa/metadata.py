@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from articleqa.models import Citation, Passage
-from qa.cite import format_date
+from qa.cite import format_date, passage_citation
 
 _ARTICLE = r"(?:article|story|report|piece|coverage|column|dispatch|news\s+item)"
 # Each pattern names the record field it asks for. They require a word for "article", so "Who wrote the novel?"
@@ -39,22 +39,19 @@ class RecordAnswer:
 class MetadataAnswerer:
     """Answers "who wrote / who published / when was the article about X published" from the best article's record.
 
-    The value is copied from the stored record, never generated, and `verify` checks it against the passage
-    metadata again, as `qa.cite` checks quotes against passage text.
+    The value is copied from the stored record, never generated; `verify` checks a record citation against the
+    passage metadata, as the evaluation checks quotes against passage text.
     """
 
-    def run(self, question: str, passages: list[Passage]) -> RecordAnswer | None:
+    def run(self, field: str, passages: list[Passage]) -> RecordAnswer:
         """Answer a record question from the top passage's article.
 
         Args:
-            question: the (rewritten) question.
-            passages: retrieved passages, best first; the first one's article is the one asked about.
+            field: what the question asks for ("author", "source" or "date"; see `record_field`).
+            passages: retrieved passages, best first (at least one); the first one's article is the one asked about.
         Returns:
-            A RecordAnswer, or None when the question is not about an article's record (or nothing was retrieved).
+            The RecordAnswer (with no citation when the record lacks the field).
         """
-        field = record_field(question)
-        if not field or not passages:
-            return None
         p = passages[0]
         value = {"author": p.author, "source": p.source, "date": p.date}[field].strip()
         title = p.title or "The article"
@@ -66,11 +63,7 @@ class MetadataAnswerer:
             "source": f"“{title}” was published by {shown}",
             "date": f"“{title}” was published on {shown}",
         }[field]
-        citation = Citation(
-            number=1, passage_id=p.id, article_id=p.article_id, title=p.title, source=p.source, date=p.date,
-            url=p.url, quote=value, start=0, end=0, passage_text=p.text, passage_start=p.start, support=1.0,
-            record_field=field,
-        )
+        citation = passage_citation(1, p, value, 0, 0, 1.0, record_field=field)
         return RecordAnswer(f"{sentence} [1].", shown, citation)
 
 

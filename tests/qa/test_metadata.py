@@ -39,23 +39,24 @@ def top(passages: list[Passage]) -> list[Passage]:
 
 
 def test_answer_copies_the_field_and_verifies(top: list[Passage]) -> None:
-    record = MetadataAnswerer().run("Who wrote the article about Xi and Kim?", top)
+    record = MetadataAnswerer().run(record_field("Who wrote the article about Xi and Kim?"), top)
     assert record is not None and record.citation is not None
     assert record.short_answer == "Liz Lee" and record.text.endswith("written by Liz Lee [1].")
     assert verify(record.citation, top)
-    date = MetadataAnswerer().run("When was the article about Xi and Kim published?", top)
+    date = MetadataAnswerer().run(record_field("When was the article about Xi and Kim published?"), top)
     assert date is not None and date.short_answer == "5 September 2025"
     assert verify(date.citation, top)
 
 
 def test_verify_rejects_a_value_the_record_does_not_hold(top: list[Passage]) -> None:
-    record = MetadataAnswerer().run("Who wrote the article about Xi and Kim?", top)
+    record = MetadataAnswerer().run(record_field("Who wrote the article about Xi and Kim?"), top)
     assert record is not None and record.citation is not None
     assert not verify(replace(record.citation, quote="Someone Else"), top)
     assert not verify(record.citation, top[1:])  # the cited passage is not among those retrieved
 
 
 def test_missing_field_gives_a_reason_not_a_guess(passages: list[Passage]) -> None:
-    record = MetadataAnswerer().run("Who wrote the article about Xi and Kim?", passages)  # no author stored
-    assert record is not None and record.citation is None
+    # no author stored in these passages
+    record = MetadataAnswerer().run(record_field("Who wrote the article about Xi and Kim?"), passages)
+    assert record.citation is None
     assert "has no byline" in record.text
