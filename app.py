@@ -7,13 +7,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from chat.backend import ALL_SOURCES, Backend, history_pairs, llm_available, report_text
 from chat.render import answer_markdown, details_markdown, escape_text, passage_cards_html, safe_url, source_cards_html
 
-__all__ = ["answer_markdown", "bind_error", "build_app", "escape_text", "history_pairs", "launch", "safe_url",
-           "serve_command"]
+__all__ = ["answer_markdown", "bind_error", "build_app", "escape_text", "history_pairs", "launch", "safe_url"]
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -463,47 +460,9 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     return demo
 
 
-def serve_command(
-    host: str = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1) [env ARTICLEQA_HOST]."),
-    port: int = typer.Option(None, "--port", help="Port (default 7860) [env ARTICLEQA_PORT]."),
-    store: Path = typer.Option(None, "--store", help="Embedded Chroma folder [env ARTICLEQA_STORE_PATH]."),
-    chroma_url: str = typer.Option(None, "--chroma-url", help="Chroma server URL [env ARTICLEQA_CHROMA_URL]."),
-    collection: str = typer.Option(None, "--collection", help="Collection name [env ARTICLEQA_COLLECTION]."),
-    llm_url: str = typer.Option(None, "--llm-url", help="OpenAI-compatible endpoint; enables the llm answer mode."),
-    username: str = typer.Option(None, "--username", help="Login user (needed for a non-local --host)."),
-    password: str = typer.Option(None, "--password", help="Login password [env ARTICLEQA_PASSWORD]."),
-    allow_no_auth: bool = typer.Option(False, "--allow-no-auth", help="Allow a non-local --host without a login."),
-) -> None:
-    """Start the web chat: ask with cited sources, browse, upload and delete articles; also an HTTP API.
+if __name__ == "__main__":  # `python app.py [flags]` is `articleqa serve [flags]`
+    import sys
 
-    Binds 127.0.0.1 unless told otherwise; any other address needs --username and --password (or --allow-no-auth).
+    from cli.main import main
 
-    Examples:
-
-      articleqa serve
-
-      articleqa serve --store news_db --port 8080
-
-      ARTICLEQA_PASSWORD=secret articleqa serve --host 0.0.0.0 --username editor
-    """
-    from articleqa.settings import Settings
-
-    settings = Settings().with_overrides(
-        host=host, port=port, store_path=store, chroma_url=chroma_url, collection=collection, llm_base_url=llm_url,
-        username=username, password=password, allow_no_auth=allow_no_auth or None,
-    )
-    problem = bind_error(settings.host, settings.username, settings.password, settings.allow_no_auth)
-    if problem:
-        typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(2)
-    from articleqa.store import StoreError
-
-    try:
-        launch(settings)
-    except StoreError as exc:  # store busy or server not reachable: one line, not a traceback
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-if __name__ == "__main__":
-    typer.run(serve_command)
+    main(["serve", *sys.argv[1:]])

@@ -260,14 +260,3 @@ class Ingestor:
             self.store.recover()
         except Exception:
             pass
-
-
-def delete_articles(store: Store, ids: list[str]) -> dict[str, bool]:
-    """Delete articles by id; returns which existed. The keyword index follows via the store generation."""
-    from articleqa.lock import store_lock
-
-    with store_lock(store.settings, "articleqa articles delete"):
-        result = {i: store.delete_article(i) for i in ids}
-        if any(result.values()):
-            store.bump_generation()
-    return result

@@ -292,10 +292,6 @@ def passage_citation(
         number=number,
         passage_id=p.id,
         article_id=p.article_id,
-        title=p.title,
-        source=p.source,
-        date=p.date,
-        url=p.url,
         quote=quote,
         start=start,
         end=end,
@@ -303,6 +299,7 @@ def passage_citation(
         passage_start=p.start,
         support=round(float(support), 4),
         record_field=record_field,
+        **p.meta_fields(),
     )
 
 

@@ -10,12 +10,12 @@ from typing import Protocol
 import numpy as np
 
 from articleqa.embed import Embedder
-from articleqa.keyword import KeywordIndex
 from articleqa.models import Passage
 from articleqa.settings import Settings
 from articleqa.store import Store
 from articleqa.text import content_words
 from qa.cite import encode_cached
+from qa.keyword_index import KeywordIndex
 
 # Re-scoring weights, chosen on realtimeqa-dev with bench/retrieval.py (Hit@1 0.653 -> 0.694 over the first guess).
 # A separate title-overlap feature measured as no help: titles are already in the BM25 and embedding texts.
