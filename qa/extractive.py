@@ -6,7 +6,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from articleqa.settings import Settings
 from articleqa.text import split_sentences, words
 from qa.cite import encode_cached, stems
 from qa.dates import WEEKDAYS, format_day, weekday_date
+from qa.turn import Draft
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -127,18 +128,6 @@ EXPANSIONS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass
-class Draft:
-    """What the extractive answerer found: verbatim sentences with their 1-based passage numbers, or a refusal."""
-
-    sentences: list[tuple[str, int]] = field(default_factory=list)
-    short_answer: str = ""
-    score: float = 0.0
-    refused: bool = False
-    reason: str = ""
-    kind: str = ""  # expected answer kind ("person", "date", ...; "" when any sentence may answer)
-
-
-@dataclass
 class _Question:
     text: str
     kind: str
@@ -166,6 +155,9 @@ class _Candidate:
 
 class ExtractiveAnswerer:
     """Scores passage sentences against the question and answers with the best verbatim ones."""
+
+    mode = "extractive"
+    timing_key = "extract"  # the stage name in an answer's timings
 
     def __init__(self, settings: Settings, embedder: Embedder):
         self.settings = settings
