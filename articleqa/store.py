@@ -83,14 +83,14 @@ def failure(settings: Settings, exc: BaseException, what: str) -> StoreError:
     """A one-line StoreError that names the store and the fix for the common causes."""
     text = one_line(exc)
     low = text.lower()
-    if settings.chroma_url and is_transient(exc):
+    if settings.store.chroma_url and is_transient(exc):
         return StoreError(
-            f"Chroma server {settings.chroma_url} is not reachable ({what}: {text}); "
+            f"Chroma server {settings.store.chroma_url} is not reachable ({what}: {text}); "
             "start it (chroma run --path DIR --host 127.0.0.1 --port 8000) or fix ARTICLEQA_CHROMA_URL",
             fatal=True,
         )
-    where = settings.chroma_url or str(settings.store_path)
-    disk = "" if settings.chroma_url else disk_problem(Path(settings.store_path))
+    where = settings.store.chroma_url or str(settings.store.path)
+    disk = "" if settings.store.chroma_url else disk_problem(Path(settings.store.path))
     if disk == "read-only" or "readonly" in low or "read-only" in low:
         return StoreError(
             f"the store {where} is read-only ({what}: {text}); make it writable or use another --store", fatal=True
@@ -114,8 +114,8 @@ def with_retry(settings: Settings, what: str, call: Callable[[], T]) -> T:
     Raises:
         StoreError: one line naming the store and the fix, after the last attempt.
     """
-    attempts = 1 + (max(0, settings.chroma_retries) if settings.chroma_url else 0)
-    delay = settings.chroma_retry_delay
+    attempts = 1 + (max(0, settings.store.retries) if settings.store.chroma_url else 0)
+    delay = settings.store.retry_delay
     for attempt in range(1, attempts + 1):
         try:
             return call()
@@ -238,13 +238,13 @@ def open_client(settings: Settings):
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    if settings.chroma_url:
+    if settings.store.chroma_url:
         from urllib.parse import urlparse
 
-        u = urlparse(settings.chroma_url)
+        u = urlparse(settings.store.chroma_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise StoreError(
-                f"Chroma server URL {settings.chroma_url!r} is not an http(s) URL like http://127.0.0.1:8000"
+                f"Chroma server URL {settings.store.chroma_url!r} is not an http(s) URL like http://127.0.0.1:8000"
             )
 
         def connect():
@@ -258,10 +258,10 @@ def open_client(settings: Settings):
         # chromadb raises several types for "not reachable"; with_retry turns them into one clear line.
         return with_retry(settings, "connect", connect)
     try:
-        settings.store_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.store_path), settings=chroma_settings)
+        settings.store.path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.store.path), settings=chroma_settings)
     except Exception as exc:
-        raise StoreError(f"cannot open the store at {settings.store_path}: {one_line(exc)}") from exc
+        raise StoreError(f"cannot open the store at {settings.store.path}: {one_line(exc)}") from exc
 
 
 class Store:
@@ -282,9 +282,9 @@ class Store:
             )
             return GuardedCollection(got, settings)
 
-        self.passages = collection(settings.collection, space)
-        self.articles = collection(f"{settings.collection}__articles", space)
-        self.meta = collection(f"{settings.collection}__meta", None)
+        self.passages = collection(settings.store.collection, space)
+        self.articles = collection(f"{settings.store.collection}__articles", space)
+        self.meta = collection(f"{settings.store.collection}__meta", None)
 
     # ---- generation (cache invalidation) -----------------------------------------------------------------
     def generation(self) -> str:
@@ -427,14 +427,14 @@ class Store:
 
     def _check_space(self) -> None:
         # Embedded Chroma can hang (not fail) when the disk fills mid-write, so refuse before starting an article.
-        if self.settings.chroma_url or self.settings.min_free_mb <= 0:
+        if self.settings.store.chroma_url or self.settings.store.min_free_mb <= 0:
             return
-        if disk_problem(Path(self.settings.store_path), self.settings.min_free_mb) == "full":
-            free = os.statvfs(self.settings.store_path)
+        if disk_problem(Path(self.settings.store.path), self.settings.store.min_free_mb) == "full":
+            free = os.statvfs(self.settings.store.path)
             mib = free.f_bavail * free.f_frsize / 2**20
             raise StoreError(
-                f"the disk holding {self.settings.store_path} is full ({mib:.1f} MiB free, min_free_mb "
-                f"{self.settings.min_free_mb:g}); free space and run ingest again",
+                f"the disk holding {self.settings.store.path} is full ({mib:.1f} MiB free, min_free_mb "
+                f"{self.settings.store.min_free_mb:g}); free space and run ingest again",
                 fatal=True,
             )
 

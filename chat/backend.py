@@ -90,7 +90,7 @@ def history_pairs(history: Any) -> list[tuple[str, str]]:
 
 def llm_available(settings: Settings) -> bool:
     """Whether an LLM is configured (endpoint or local GGUF), so the llm answer mode may be offered."""
-    return bool(settings.llm_base_url or settings.llm_gguf)
+    return bool(settings.llm.base_url or settings.llm.gguf)
 
 
 class Backend:
@@ -153,14 +153,14 @@ class Backend:
         """Why this batch of uploads is refused ("" when it is fine): wrong type or too large, naming the file."""
         from ingest.load import SUPPORTED_EXTENSIONS
 
-        limit = self.settings.max_upload_mb * 1024 * 1024
+        limit = self.settings.chat.max_upload_mb * 1024 * 1024
         for p in paths:
             path = Path(p)
             if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
                 return (f"{path.name}: unsupported file type (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))}). "
                         "Nothing was ingested.")
             if path.stat().st_size > limit:
-                return (f"{path.name}: larger than the {self.settings.max_upload_mb:g} MB upload limit. "
+                return (f"{path.name}: larger than the {self.settings.chat.max_upload_mb:g} MB upload limit. "
                         "Nothing was ingested.")
         return ""
 
@@ -196,7 +196,7 @@ class Backend:
         ingestor = Ingestor(self.settings, store=self.store, embedder=self.asker.embedder)
         with self._ingest_lock, self.writing():
             return run_low_priority(
-                lambda: ingestor.run(inputs, on_item=on_item), self.settings.ingest_nice, name="articleqa-ingest"
+                lambda: ingestor.run(inputs, on_item=on_item), self.settings.chat.ingest_nice, name="articleqa-ingest"
             )
 
     def _stage_uploads(self, paths: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -32,6 +32,9 @@ app.command("serve")(serve_command)
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point; `argv` (without the program name) defaults to the command line."""
+    from articleqa.settings import offline_environment
+
+    offline_environment()
     try:
         app(args=argv)
     except KeyboardInterrupt:

@@ -51,11 +51,14 @@ def migrate_command(
     if (from_store is None) == (from_url is None) or (to_store is None) == (to_url is None):
         fail("give exactly one of --from-store/--from-url and one of --to-store/--to-url")
     base = make_settings(collection=collection)
-    source = base.model_copy(update={"store_path": from_store or base.store_path, "chroma_url": from_url})
-    target = base.model_copy(
-        update={"store_path": to_store or base.store_path, "chroma_url": to_url,
-                "collection": to_collection or base.collection}
-    )
+
+    def at(path: Path | None, url: str | None, coll: str | None = None):
+        # A URL given or not: the environment's chroma_url must not leak into the side given as a folder.
+        store = base.store.model_copy(update={"path": path or base.store.path, "chroma_url": url,
+                                              "collection": coll or base.store.collection})
+        return base.model_copy(update={"store": store})
+
+    source, target = at(from_store, from_url), at(to_store, to_url, to_collection)
     console = Console(stderr=True, highlight=False)
     progress = Progress(TextColumn("[bold]migrate[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("articles"),
                         TimeElapsedColumn(), console=console, disable=quiet, transient=True)

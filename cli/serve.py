@@ -39,7 +39,8 @@ def serve_command(
     from app import bind_error, launch
     from articleqa.store import StoreError
 
-    problem = bind_error(settings.host, settings.username, settings.password, settings.allow_no_auth)
+    chat = settings.chat
+    problem = bind_error(chat.host, chat.username, chat.password, chat.allow_no_auth)
     if problem:
         fail(problem)
     try:

@@ -96,9 +96,9 @@ def _folder_files(folder: Path, settings: Settings) -> list[Path]:
             continue
         if file.suffix.lower() not in SUPPORTED_EXTENSIONS:
             continue
-        if settings.include and not _matches(rel, settings.include):
+        if settings.ingest.include and not _matches(rel, settings.ingest.include):
             continue
-        if settings.exclude and _matches(rel, settings.exclude):
+        if settings.ingest.exclude and _matches(rel, settings.ingest.exclude):
             continue
         found.append(file)
     return found
@@ -122,8 +122,8 @@ def _load_file(path: Path, settings: Settings) -> Iterator[RawDocument | LoadErr
         return
     try:
         size = path.stat().st_size
-        if size > settings.max_file_mb * _MIB:
-            raise _Reject(f"file too large ({size / _MIB:.1f} MiB > max_file_mb {settings.max_file_mb:g})")
+        if size > settings.ingest.max_file_mb * _MIB:
+            raise _Reject(f"file too large ({size / _MIB:.1f} MiB > max_file_mb {settings.ingest.max_file_mb:g})")
         if size == 0:
             raise _Reject("empty file")
         data = path.read_bytes()
@@ -346,7 +346,7 @@ def _http_client(settings: Settings):  # -> httpx.Client (kept lazy so importing
     import httpx
 
     return httpx.Client(
-        timeout=settings.http_timeout,
+        timeout=settings.ingest.http_timeout,
         follow_redirects=True,
         headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
     )
@@ -364,7 +364,7 @@ def _fetch(url: str, client, settings: Settings) -> _Response:
     """GET a URL, streaming so that an oversized body is abandoned at the limit."""
     import httpx
 
-    limit = int(settings.max_file_mb * _MIB)
+    limit = int(settings.ingest.max_file_mb * _MIB)
     try:
         with client.stream("GET", url) as resp:
             if resp.status_code >= 400:
@@ -372,17 +372,17 @@ def _fetch(url: str, client, settings: Settings) -> _Response:
             declared = resp.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise _Reject(f"response too large ({int(declared) / _MIB:.1f} MiB > max_file_mb "
-                              f"{settings.max_file_mb:g})")
+                              f"{settings.ingest.max_file_mb:g})")
             chunks, total = [], 0
             for chunk in resp.iter_bytes():
                 total += len(chunk)
                 if total > limit:
-                    raise _Reject(f"response too large (over max_file_mb {settings.max_file_mb:g} MiB)")
+                    raise _Reject(f"response too large (over max_file_mb {settings.ingest.max_file_mb:g} MiB)")
                 chunks.append(chunk)
             ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
             return _Response(str(resp.url), ctype, resp.charset_encoding, b"".join(chunks))
     except httpx.TimeoutException as exc:
-        raise _Reject(f"unreachable: timed out after {settings.http_timeout:g}s") from exc
+        raise _Reject(f"unreachable: timed out after {settings.ingest.http_timeout:g}s") from exc
     except httpx.ConnectError as exc:
         raise _Reject(f"unreachable: cannot connect ({_short(exc)})") from exc
     except httpx.TooManyRedirects as exc:

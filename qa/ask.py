@@ -50,7 +50,7 @@ class Asker:
         self.store = store or Store(settings, self.embedder)
         self.retriever = HybridRetriever(settings, self.store, self.embedder)
         self.answerers = Answerers(settings, self.embedder)
-        self.checker = CitationChecker(self.embedder)
+        self.checker = CitationChecker(self.embedder, settings.answer)
         self.rewriter = QueryRewriter(settings)
 
     # ---- public API ------------------------------------------------------------------------------------------
@@ -96,7 +96,8 @@ class Asker:
             query = record_topic(query)
         query, retrieval, notices = self.retrieve(req, query)
         timings.update(retrieval.timings)
-        return Turn(req, query, retrieval.passages, req.mode or self.settings.mode, field, notices, timings, started)
+        mode = req.mode or self.settings.answer.mode
+        return Turn(req, query, retrieval.passages, mode, field, notices, timings, started)
 
     def rewrite(self, req: Request) -> str:
         """The self-contained retrieval query for a (possibly follow-up) question."""
@@ -213,8 +214,8 @@ def publish_window(since: dt.date | None, until: dt.date | None) -> tuple[dt.dat
 
 
 def _reference(settings: Settings) -> dt.date:
-    if settings.reference_date:
-        return dt.date.fromisoformat(settings.reference_date)
+    if settings.answer.reference_date:
+        return dt.date.fromisoformat(settings.answer.reference_date)
     return dt.date.today()
 
 

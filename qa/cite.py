@@ -13,12 +13,9 @@ import numpy as np
 
 from articleqa.embed import Embedder
 from articleqa.models import Citation, Passage
+from articleqa.settings import AnswerSettings
 from articleqa.text import Span, content_words, split_sentences
 from qa.dates import format_day
-
-# Support (0-1) at or above which a passage sentence backs an answer sentence. Measured on the seed article:
-# verbatim and paraphrased claims score 0.6-1.0, claims about other facts of the same story 0.1-0.4.
-SUPPORT_THRESHOLD = 0.5
 
 # "[1]", "[1, 3]", "[1-2]", "[1 and 2]"; several groups may follow each other ("[1][2]").
 _MARKER_GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\s*\]")
@@ -28,7 +25,6 @@ _MARKERS_AFTER_END = re.compile(
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"[A-Za-z][\w'’-]*")
-PAIR_RECALL = 0.75  # two sentences together must cover this share of a claim's content words
 # Sentences about the sources rather than about the world need no citation ("The articles do not name her.").
 _META_NEGATION = re.compile(
     r"\b(?:articles?|passages?|sources?|context|texts?|reports?|documents?)\b.*\b(?:not|never|no|n['’]t)\b"
@@ -73,9 +69,11 @@ class _Claim:
 class CitationChecker:
     """Checks and repairs the [n] citations of any answer text against the passages it was written from."""
 
-    def __init__(self, embedder: Embedder, threshold: float = SUPPORT_THRESHOLD):
+    def __init__(self, embedder: Embedder, settings: AnswerSettings | None = None):
+        settings = settings or AnswerSettings()
         self.embedder = embedder
-        self.threshold = threshold
+        self.threshold = settings.support_threshold  # measured on the seed article (see AnswerSettings)
+        self.pair_recall = settings.pair_recall
 
     def run(self, answer_text: str, passages: list[Passage]) -> CheckedAnswer:
         """Check every sentence of an answer against the passages (numbered 1..n in list order).
@@ -176,7 +174,7 @@ class CitationChecker:
                 if sa <= sb or sb <= sa:  # each must bring something the other lacks
                     continue
                 recall = len(sa | sb) / len(claim_stems)
-                if recall < PAIR_RECALL:
+                if recall < self.pair_recall:
                     continue
                 joined = sentences[a].span.text + " " + sentences[b].span.text
                 v = _support(recall, max(scores[a][1], scores[b][1]), text, joined)

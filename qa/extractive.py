@@ -23,15 +23,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span
 
-# Score mix (sums to 1 before the answer-type penalty). Dense similarity carries paraphrase, lexical overlap
-# carries names and rare words, retrieval rank breaks ties. Tuned with bench/calibrate_refusal.py.
-W_DENSE, W_LEX, W_RANK = 0.55, 0.35, 0.10
-TYPE_PENALTY = 0.35  # a sentence without the expected kind of answer keeps this share of its score
-MARGIN = 0.12  # extra answer sentences must score within this of the best one
-ROLE_MISSING = 0.6  # in ranking, a "who is the director of" sentence where no new name stands next to "director"
-PERSON_NOUN_ONLY = 0.75  # in ranking, a "who" sentence with only a person noun ("his daughter") and no new name
-DENSE_CANDIDATES = 5  # sentences embedded per question after the lexical pre-score (16 ms each, 1 thread);
-# 5 rather than 8 made no difference on the shared sets and lowered the load test p95 (docs/load.md)
+# The score mix, penalties and margins are settings (AnswerSettings), tuned with bench/calibrate_refusal.py.
 
 PERSON_NOUNS = frozenset(
     """sister brother daughter son wife husband mother father child children kid kids family relative cousin uncle
@@ -174,7 +166,8 @@ class ExtractiveAnswerer:
         Returns:
             A Draft whose sentences are verbatim passage sentences (so citations are exact), or a refusal.
         """
-        threshold = self.settings.refusal_threshold
+        w = self.settings.answer
+        threshold = w.refusal_threshold
         q = analyse_question(question)
         cands = _candidates(passages)
         if not cands:
@@ -194,7 +187,7 @@ class ExtractiveAnswerer:
             return Draft(score=evidence, refused=True, reason=reason, kind=q.kind)
         chosen = [best]
         for c in sorted(ok[1:], key=lambda c: -c.fit):
-            if len(chosen) >= self.settings.max_answer_sentences or c.fit < max(threshold, best.fit - MARGIN):
+            if len(chosen) >= w.max_answer_sentences or c.fit < max(threshold, best.fit - w.margin):
                 break
             if not any(_near_duplicate(c, o) for o in chosen):
                 chosen.append(c)
@@ -220,7 +213,8 @@ class ExtractiveAnswerer:
             low = c.text.lower()
             matched |= {s for s in q.stems - matched if any(re.search(rf"\b{p}\b", low) for p in EXPANSIONS.get(s, ()))}
             c.lex = sum(idf[s] for s in matched) / total if total else 0.0
-        front = sorted(cands, key=lambda c: -(c.lex + 0.05 * _rank_prior(c.rank)))[:DENSE_CANDIDATES]
+        w = self.settings.answer
+        front = sorted(cands, key=lambda c: -(c.lex + 0.05 * _rank_prior(c.rank)))[: w.dense_candidates]
         vecs = encode_cached(self.embedder, [q.text] + [c.text for c in front])
         docs = _ner([c.text for c in front])
         for j, c in enumerate(front):
@@ -228,15 +222,15 @@ class ExtractiveAnswerer:
             c.doc = docs[j]
         for c in cands:
             dense = min(1.0, max(0.0, (c.cos - 0.1) / 0.6))
-            c.base = W_DENSE * dense + W_LEX * c.lex + W_RANK * _rank_prior(c.rank)
+            c.base = w.dense_weight * dense + w.lexical_weight * c.lex + w.rank_weight * _rank_prior(c.rank)
             c.type_ok = _has_answer_type(q, c) if q.kind else True
-            c.score = c.fit = c.base if c.type_ok else c.base * TYPE_PENALTY
+            c.score = c.fit = c.base if c.type_ok else c.base * w.type_penalty
             if q.role and c.type_ok and not _name_next_to_role(q, c.doc):
-                c.score *= ROLE_MISSING  # "the museum's director, Helena Marques" beats another name in the article
+                c.score *= w.role_missing  # "the museum's director, Helena Marques" beats another name in the article
             if q.kind == "person" and c.type_ok and not _new_entities(q, c.doc, EXPECTED["person"]):
                 # A new name answers "who" better than "the leaders" does, so it leads the answer; the evidence and
                 # the other sentences are still judged by `fit` ("his teenage daughter" may join "his sister ...").
-                c.score *= PERSON_NOUN_ONLY
+                c.score *= w.person_noun_only
 
 
 def analyse_question(question: str) -> _Question:

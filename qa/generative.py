@@ -129,14 +129,14 @@ def make_chat_model(settings: Settings, base_url: str) -> BaseChatModel:
     import httpx
     from langchain_openai import ChatOpenAI
 
-    timeout = httpx.Timeout(settings.llm_timeout, connect=min(CONNECT_TIMEOUT, settings.llm_timeout))
+    timeout = httpx.Timeout(settings.llm.timeout, connect=min(CONNECT_TIMEOUT, settings.llm.timeout))
     return ChatOpenAI(
         base_url=base_url,
-        api_key=settings.llm_api_key,
-        model=settings.llm_model,
+        api_key=settings.llm.api_key,
+        model=settings.llm.model,
         streaming=True,
         timeout=timeout,
-        max_tokens=settings.llm_max_tokens,
+        max_tokens=settings.llm.max_tokens,
         temperature=0,
         max_retries=0,
     )
@@ -258,7 +258,7 @@ class LLMAnswerer:
         """
         chain = self.chain
         inputs = self.inputs(question, passages)
-        for delta in stream_with_deadline(lambda: chain.stream(inputs), self.settings.llm_timeout):
+        for delta in stream_with_deadline(lambda: chain.stream(inputs), self.settings.llm.timeout):
             if delta:
                 yield delta
 
@@ -277,25 +277,25 @@ _LOCAL_LOCK = threading.Lock()
 def resolve_llm(settings: Settings) -> str:
     """Base URL of the LLM endpoint to use, starting the in-process server on first need.
 
-    ``settings.llm_base_url`` wins; otherwise one LocalLLMServer per (GGUF, context) is started lazily and
-    thread-safely for the life of the process, on ``settings.llm_gguf`` or the packaged Qwen2.5-Coder-1.5B.
+    ``settings.llm.base_url`` wins; otherwise one LocalLLMServer per (GGUF, context) is started lazily and
+    thread-safely for the life of the process, on ``settings.llm.gguf`` or the packaged Qwen2.5-Coder-1.5B.
 
     :param settings: llm_base_url, llm_gguf, llm_context.
     :returns: ``http://host:port/v1``.
     :raises LLMUnavailable: no endpoint configured and the local server cannot start (message says why).
     """
-    if settings.llm_base_url:
-        return settings.llm_base_url.rstrip("/")
+    if settings.llm.base_url:
+        return settings.llm.base_url.rstrip("/")
     from qa.local_llm import LocalLLMError, LocalLLMServer, packaged_model_path
 
     with _LOCAL_LOCK:
         try:
-            gguf = Path(settings.llm_gguf) if settings.llm_gguf else packaged_model_path()
-            key = (str(gguf.resolve()), settings.llm_context)
+            gguf = Path(settings.llm.gguf) if settings.llm.gguf else packaged_model_path()
+            key = (str(gguf.resolve()), settings.llm.context)
             server = _LOCAL_SERVERS.get(key)
             if server is None:
-                server = LocalLLMServer(gguf, context=settings.llm_context).start()
-                server.wait_ready(timeout=max(10.0, settings.llm_timeout))
+                server = LocalLLMServer(gguf, context=settings.llm.context).start()
+                server.wait_ready(timeout=max(10.0, settings.llm.timeout))
                 _LOCAL_SERVERS[key] = server
         except (LocalLLMError, TimeoutError) as exc:
             raise LLMUnavailable(f"local LLM unavailable: {exc}") from exc

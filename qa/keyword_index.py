@@ -42,9 +42,9 @@ class KeywordIndex:
 
     def __init__(self, settings: Settings, store: Store):
         self.store = store
-        key = settings.chroma_url or str(Path(settings.store_path).resolve())
-        tag = hashlib.sha1(f"{key}|{settings.collection}".encode()).hexdigest()[:10]
-        self.folder = settings.resolved_cache_dir() / f"bm25-{settings.collection}-{tag}"
+        key = settings.store.chroma_url or str(Path(settings.store.path).resolve())
+        tag = hashlib.sha1(f"{key}|{settings.store.collection}".encode()).hexdigest()[:10]
+        self.folder = settings.resolved_cache_dir() / f"bm25-{settings.store.collection}-{tag}"
         self._lock = threading.Lock()
         self._writers = 0  # in-process writes in progress (see `deferred`)
         self._writers_lock = threading.Lock()

@@ -166,7 +166,7 @@ class QueryRewriter:
         """
         self.settings = settings
         self.chat_model = chat_model
-        self.timeout = timeout if timeout is not None else min(settings.llm_timeout, LLM_TIMEOUT_CAP)
+        self.timeout = timeout if timeout is not None else min(settings.llm.timeout, LLM_TIMEOUT_CAP)
         self.last_error: str | None = None  # why the LLM rewrite was not used, for logs and notices
 
     def warm(self) -> None:

@@ -64,7 +64,7 @@ def test_a_model_that_fails_to_load_fails_again_instead_of_hanging(tmp_path):
     from articleqa.embed import Embedder
     from articleqa.settings import Settings
 
-    emb = Embedder(Settings(embedding_model=str(tmp_path / "no-such-model"), query_models=1))
+    emb = Embedder(Settings(embedding_model=str(tmp_path / "no-such-model"), query_models=1).embedding)
     errors: list[BaseException] = []
 
     def ask() -> None:

@@ -13,7 +13,7 @@ from articleqa.settings import Settings
 from qa.extractive import Draft, ExtractiveAnswerer
 
 # The calibrated threshold (bench/calibrate_refusal.py) and the settings default must both behave.
-THRESHOLDS = [Settings().refusal_threshold, 0.56]
+THRESHOLDS = [Settings().answer.refusal_threshold, 0.56]
 
 
 @pytest.fixture(scope="module", params=THRESHOLDS, ids=lambda t: f"t={t}")
@@ -111,7 +111,7 @@ def test_when_did_kim_arrive(answerer: ExtractiveAnswerer, passages: list[Passag
 def test_off_topic_question_is_refused(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
     draft = answerer.run("Who won the football World Cup final?", passages)
     assert draft.refused and draft.reason
-    assert 0.0 <= draft.score < answerer.settings.refusal_threshold or not draft.sentences
+    assert 0.0 <= draft.score < answerer.settings.answer.refusal_threshold or not draft.sentences
 
 
 def test_no_passages(answerer: ExtractiveAnswerer) -> None:
