@@ -64,7 +64,7 @@ class Embedder:
     def dimension(self) -> int:
         return int(self.model.get_sentence_embedding_dimension() or 0)
 
-    def encode_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
         """Embed many texts on the batch instance, in slices, with fewer threads while questions are coming in."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -74,26 +74,15 @@ class Embedder:
         length = getattr(batch.model, "_input_length", len)
         order = np.argsort([-length(t) for t in texts])
         out: np.ndarray | None = None
-        progress = None
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(texts), desc="Embedding", unit="passage")
-        try:
-            step = max(1, min(self.batch_size, SLICE))
-            for i in range(0, len(texts), step):
-                idx = order[i : i + step]
-                # While questions are being answered, one thread: the other cores are theirs.
-                busy = time.monotonic() - self._last_query < QUERY_QUIET_SECONDS
-                vecs = batch.encode([[texts[j] for j in idx]], 1 if busy else self.ingest_threads, self.batch_size)[0]
-                if out is None:
-                    out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
-                out[idx] = vecs
-                if progress is not None:
-                    progress.update(len(idx))
-        finally:
-            if progress is not None:
-                progress.close()
+        step = max(1, min(self.batch_size, SLICE))
+        for i in range(0, len(texts), step):
+            idx = order[i : i + step]
+            # While questions are being answered, one thread: the other cores are theirs.
+            busy = time.monotonic() - self._last_query < QUERY_QUIET_SECONDS
+            vecs = batch.encode([[texts[j] for j in idx]], 1 if busy else self.ingest_threads, self.batch_size)[0]
+            if out is None:
+                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs
         assert out is not None
         return out
 

@@ -11,7 +11,6 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -31,8 +30,8 @@ _UTF8_SEQ = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0
 _XML_FEED = re.compile(rb"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
 _HTML_START = re.compile(r"\A\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|article|div|p)[\s>]", re.I | re.S)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
-_MONTHS = {m: i for i, m in enumerate(
-    "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+# Up to and including the first four-digit year: a date written in words ends there ("4 Sep 2025, 10:00 | Updated").
+_UP_TO_YEAR = re.compile(r"^.*?(?<!\d)\d{4}(?!\d)")
 
 
 @dataclass
@@ -497,21 +496,26 @@ def normalize_date(value: str | dt.date | time.struct_time | None) -> str | None
     if isinstance(value, time.struct_time):
         return time.strftime("%Y-%m-%d", value)
     s = str(value).strip()
+    # Numeric forms strictly (dateutil would read "2022-13-01" as 13 January); words and RFC 822 through dateutil.
     m = re.match(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)", s) or re.match(r"(\d{4})(\d{2})(\d{2})(?!\d)", s)
     if m:
         return _ymd(*m.groups())
-    if re.match(r"(?i)[a-z]{3},?\s+\d{1,2}\s+[a-z]{3}", s):
-        try:
-            return parsedate_to_datetime(s).strftime("%Y-%m-%d")
-        except (TypeError, ValueError, IndexError):
-            pass
-    m = re.match(r"(?i)(?:[a-z]+,?\s+)?([a-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b", s)
-    if m and m.group(1)[:3].lower() in _MONTHS:
-        return _ymd(m.group(3), str(_MONTHS[m.group(1)[:3].lower()]), m.group(2))
-    m = re.match(r"(?i)(?:[a-z]+,?\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]{3,9})\.?,?\s+(\d{4})\b", s)
-    if m and m.group(2)[:3].lower() in _MONTHS:
-        return _ymd(m.group(3), str(_MONTHS[m.group(2)[:3].lower()]), m.group(1))
+    prefix = _UP_TO_YEAR.match(s)
+    if not prefix or not re.search(r"[A-Za-z]{3}", prefix.group()):  # a year and a month name must be written
+        return None
+    from dateutil import parser as date_parser
+
+    for text in (s, prefix.group()):
+        try:  # the calendar date as written (no time-zone conversion); fuzzy skips words like "Published"
+            dates = {date_parser.parse(text, fuzzy=True, ignoretz=True, default=d).date() for d in _DEFAULTS}
+        except (ValueError, OverflowError, date_parser.ParserError):
+            continue
+        # Two different defaults give one date only when the text names the year, the month and the day.
+        return dates.pop().isoformat() if len(dates) == 1 else None
     return None
+
+
+_DEFAULTS = (dt.datetime(1900, 1, 1), dt.datetime(1904, 2, 2))
 
 
 def _ymd(year: str, month: str, day: str) -> str | None:

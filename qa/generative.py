@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from articleqa.models import Passage
 from articleqa.settings import Settings
+from articleqa.text import MARKER
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -56,7 +57,6 @@ USER_TEMPLATE = (
 )
 
 _FENCE_LOOKALIKE = re.compile(r"[<＜﹤]{2,}|[>＞﹥]{2,}")
-_BRACKET_NUMBER = re.compile(r"\[(\d{1,3})\]")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -76,7 +76,7 @@ def _defuse(text: str) -> str:
     markers in articles are not mistaken for our citations, and fence look-alikes are broken up.
     """
     text = _WHITESPACE.sub(" ", text).strip()
-    text = _BRACKET_NUMBER.sub(r"(\1)", text)
+    text = MARKER.sub(r"(\1)", text)
     return _FENCE_LOOKALIKE.sub(_single_angles, text)
 
 

