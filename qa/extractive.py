@@ -15,6 +15,7 @@ from articleqa.settings import Settings
 from articleqa.text import LRU, NLP_LOCK, nlp, split_sentences, stems, words
 from qa.cite import encode_cached
 from qa.dates import WEEKDAYS, format_day, weekday_date
+from qa.kinds import ANY, CURRENCY, KIND_PATTERNS, KINDS, PERSON_NOUNS, PROPER, Kind
 from qa.turn import Draft
 
 if TYPE_CHECKING:
@@ -22,59 +23,6 @@ if TYPE_CHECKING:
 
 # The score mix, penalties and margins are settings (AnswerSettings), tuned with bench/calibrate_refusal.py.
 
-PERSON_NOUNS = frozenset(
-    """sister brother daughter son wife husband mother father child children kid kids family relative cousin uncle
-    aunt niece nephew grandson granddaughter grandfather grandmother partner girlfriend boyfriend fiancee friend
-    minister official officials president leader leaders spokesperson spokesman spokeswoman envoy ambassador
-    diplomat aide aides delegation premier chancellor secretary senator governor mayor king queen prince princess
-    general commander officer police witness witnesses journalist reporter lawyer judge ceo chairman chairwoman
-    founder member members team coach player scientist doctor author heir successor deputy adviser advisor
-    bodyguard""".split()
-)
-CURRENCY = frozenset(
-    "$ € £ ¥ ₩ dollar dollars usd euro euros eur pound pounds sterling yen yuan renminbi rmb won rupee rupees "
-    "rouble roubles ruble rubles franc francs peso pesos".split()
-)
-PROPER = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW"})
-# Entity labels that answer each kind of question.
-EXPECTED: dict[str, frozenset[str]] = {
-    "person": frozenset({"PERSON", "ORG", "NORP"}),
-    "name": PROPER,
-    "date": frozenset({"DATE", "TIME"}),
-    "number": frozenset({"CARDINAL", "MONEY", "PERCENT", "QUANTITY"}),
-    "money": frozenset({"MONEY"}),
-    "duration": frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY"}),
-    "place": frozenset({"GPE", "LOC", "FAC", "ORG"}),
-}
-# Which entity labels to prefer, in order, for the short answer.
-SHORT_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "person": ("PERSON", "ORG", "NORP"),
-    "name": ("PERSON", "ORG", "GPE", "FAC", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "NORP"),
-    "date": ("DATE", "TIME"),
-    "number": ("CARDINAL", "MONEY", "PERCENT", "QUANTITY"),
-    "money": ("MONEY",),
-    "duration": ("DATE", "TIME", "QUANTITY", "CARDINAL"),
-    "place": ("GPE", "LOC", "FAC", "ORG"),
-}
-_KIND_PATTERNS: list[tuple[str, str]] = [
-    (r"\bhow\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", "duration"),
-    (r"\bhow\s+(?:many|much)\b", "number"),
-    (r"\bwhat\s+(?:percentage|percent|proportion|number|amount|share)\b", "number"),
-    # "What was the value of trade ...?" asks for an amount of money even without "how much".
-    (r"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+)?(?:total\s+|annual\s+|average\s+)?"
-     r"(?:value|cost|price|worth|budget|salary|revenue|fine|fee)\s+of\b", "money"),
-    (r"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+)?(?:total\s+|annual\s+|average\s+)?"
-     r"(?:size|population|score|distance|height|weight|length|speed|temperature|death\s+toll|toll)\s+of\b",
-     "number"),
-    (r"\bhow\s+(?:long|old)\b", "duration"),
-    (r"\b(?:what|which)\s+(?:year|date|day|month|time|century|decade|era|period)\b", "date"),
-    (r"\bwhen\b", "date"),
-    (r"\b(?:what|which)\s+(?:country|city|place|region|state|province|capital|town|continent|location|area)\b",
-     "place"),
-    (r"\bwhere\b", "place"),
-    (r"\bwho(?:m|se)?\b", "person"),
-    (rf"\b(?:what|which)\s+(?:\w+\s+)?(?:{'|'.join(sorted(PERSON_NOUNS))})\b", "person"),
-]
 _NAME_QUESTION = re.compile(
     r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+)?names?\s+of\s+(?P<focus>[^?]+)"
     r"|\bwhat(?:'s|\s+is|\s+was)\s+(?P<owner>[^?]+?)['’]s\s+name\b"
@@ -125,6 +73,11 @@ class _Question:
     focus: str  # what a name question asks about ("Kim's daughter"), for the refusal reason
     head: str  # its head noun's stem ("daughter"), which a name must stand next to
     role: str = ""  # a who-question's role noun stem ("director" in "Who is the director of ..."), "" if none
+
+    @property
+    def spec(self) -> Kind:
+        """What this kind of question expects (qa/kinds.py)."""
+        return KINDS.get(self.kind, ANY)
 
 
 @dataclass
@@ -224,7 +177,7 @@ class ExtractiveAnswerer:
             c.score = c.fit = c.base if c.type_ok else c.base * w.type_penalty
             if q.role and c.type_ok and not _name_next_to_role(q, c.doc):
                 c.score *= w.role_missing  # "the museum's director, Helena Marques" beats another name in the article
-            if q.kind == "person" and c.type_ok and not _new_entities(q, c.doc, EXPECTED["person"]):
+            if q.spec.person_nouns and c.type_ok and not _new_entities(q, c.doc, q.spec.labels):
                 # A new name answers "who" better than "the leaders" does, so it leads the answer; the evidence and
                 # the other sentences are still judged by `fit` ("his teenage daughter" may join "his sister ...").
                 c.score *= w.person_noun_only
@@ -241,13 +194,11 @@ def analyse_question(question: str) -> _Question:
         nouns = [w for w in words(focus) if w not in _DETERMINERS and not w.endswith("'s")]
         head = stems(nouns[-1])[0] if nouns and stems(nouns[-1]) else ""
     else:
-        hits = [(m.start(), k) for p, k in _KIND_PATTERNS for m in [re.search(p, q, re.IGNORECASE)] if m]
+        hits = [(m.start(), k) for p, k in KIND_PATTERNS for m in [re.search(p, q, re.IGNORECASE)] if m]
         kind = min(hits)[1] if hits else ""
-    qstems = set(stems(q))
-    if kind == "name":
-        qstems -= {"name", "call"}
+    qstems = set(stems(q)) - ({"name", "call"} if name else set())  # "name"/"called" are the question's words
     role = ""
-    if kind == "person":
+    if kind and KINDS[kind].roles:
         m = _ROLE_QUESTION.search(q)
         word = m.group("role").lower() if m else ""
         if word and word not in _NOT_ROLES and not word.endswith(("ed", "ly")):  # "Who is known for", not a role
@@ -324,34 +275,26 @@ def _has_answer_type(q: _Question, c: _Candidate) -> bool:
             for h in heads
             for e in ents
         )
-    if _new_entities(q, doc, EXPECTED[q.kind]):
+    spec = q.spec
+    if _new_entities(q, doc, spec.labels):
         return True
-    if q.kind == "person":
+    if spec.person_nouns:
         return bool(_person_nouns(q, doc))
-    if q.kind == "money":  # NER misses some amounts: a number next to a currency word or sign counts
+    if spec.currency_fallback:
         return any(
             t.like_num and any(doc[j].lower_ in CURRENCY for j in range(max(0, t.i - 1), min(len(doc), t.i + 3)))
             for t in doc
         )
-    if q.kind in ("number", "duration"):
+    if spec.number_fallback:
         return any(t.like_num and t.text.lower() not in q.words for t in doc)
     return False
 
 
 def _missing_reason(q: _Question) -> str:
     """Plain-English refusal for a question whose kind of answer no good sentence holds."""
-    if q.kind == "name" and q.focus:
+    if q.focus:  # a name question: name what it asked about
         return f"No passage names {q.focus}."
-    what = {
-        "name": "the name asked for",
-        "person": "who this was",
-        "date": "when this happened",
-        "number": "the number asked for",
-        "money": "the amount asked for",
-        "duration": "how long or how old",
-        "place": "where this happened",
-    }[q.kind]
-    return f"No passage says {what}."
+    return f"No passage says {q.spec.missing}."
 
 
 def _near_duplicate(a: _Candidate, b: _Candidate) -> bool:
@@ -372,19 +315,20 @@ def short_answer(q: _Question, best: _Candidate, published: date | None = None) 
     doc = best.doc
     if doc is None:
         return ""
-    if q.kind:
-        for label in SHORT_PREFERENCE[q.kind]:
+    spec = q.spec if q.kind else None
+    if spec:
+        for label in spec.short:
             ents = _new_entities(q, doc, (label,))
-            if q.kind == "name" and q.head:
+            if q.head:  # "the name of his daughter": the name nearest to "daughter"
                 ents.sort(key=lambda e: min((abs(t.i - e.start) for t in doc if stems(t.text) == [q.head]), default=99))
-            if q.kind == "duration":  # "six years" answers "how long", "Thursday" does not
+            if spec.prefer_units:
                 ents.sort(key=lambda e: not DURATION_UNIT.search(e.text))
             if ents:
                 ent = ents[0]
-                if q.kind == "person" and label == "PERSON":
+                if spec.person_nouns and label == "PERSON":
                     return _clean(_with_person_noun(doc, ent))
-                return _clean(_date_note(ent.text, best.text, published) if q.kind == "date" else ent.text)
-        if q.kind == "person":
+                return _clean(_date_note(ent.text, best.text, published) if spec.date_note else ent.text)
+        if spec.person_nouns:
             nouns = _person_nouns(q, doc)
             if nouns:
                 return _clean(_noun_phrase(doc, nouns[0]))
