@@ -8,7 +8,6 @@ import io
 import json
 import re
 import time
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,9 +163,9 @@ def _decode(data: bytes, charset: str | None = None, html: bool = False) -> str:
 
     UTF-8 (with or without BOM) is expected. A declared charset (HTTP header or HTML <meta>) is honoured. Otherwise
     a cp1252/latin-1 fallback is accepted only when the result is plausible text: the bytes hold no valid UTF-8
-    multi-byte sequence (that would be damaged UTF-8), the text no control characters, and at most 30% of it is
-    non-ASCII, all letters, spaces, punctuation or symbols. This admits legacy Western files ("café" saved as
-    latin-1, Windows curly quotes) and rejects binary junk and damaged UTF-8, reported as "invalid UTF-8".
+    multi-byte sequence (that would be damaged UTF-8), the text no control characters, and charset-normalizer finds
+    it readable. This admits legacy Western files ("café" saved as latin-1, Windows curly quotes) and rejects binary
+    junk and damaged UTF-8, reported as "invalid UTF-8".
     """
     if b"\x00" in data[:65536]:
         raise _Reject("binary file (contains NUL bytes)")
@@ -188,13 +187,14 @@ def _decode(data: bytes, charset: str | None = None, html: bool = False) -> str:
     except UnicodeDecodeError as exc:
         utf8_error = exc
     # Valid UTF-8 sequences next to the bad byte mean damaged UTF-8: decoding it as cp1252 would produce mojibake.
-    damaged = _UTF8_SEQ.search(data) is not None
-    for legacy in () if damaged else ("cp1252", "latin-1"):
-        try:
-            text = data.decode(legacy)
-        except UnicodeDecodeError:
-            continue
-        if _plausible(text):
+    if _UTF8_SEQ.search(data) is None:
+        from charset_normalizer import from_bytes
+
+        # Only the legacy Western encodings, judged by charset-normalizer's mess detector (junk bytes read as
+        # cp1252 or latin-1 are a mess of symbols and accents; a latin-1 "café" is not).
+        best = from_bytes(data, cp_isolation=["cp1252", "latin_1"]).best()
+        text = str(best) if best is not None else ""
+        if text and not _CONTROL.search(text) and not re.search(r"[\x80-\x9f]", text):
             return text
     raise _Reject(f"invalid UTF-8 (byte 0x{data[utf8_error.start]:02x} at offset {utf8_error.start}) "
                   "and not plausible cp1252/latin-1 text")
@@ -204,16 +204,6 @@ def _checked(text: str) -> str:
     if len(_CONTROL.findall(text[:65536])) > 3:
         raise _Reject("binary file (control characters)")
     return text
-
-
-def _plausible(text: str) -> bool:
-    if _CONTROL.search(text) or re.search(r"[\x80-\x9f]", text):
-        return False
-    non_ascii = [c for c in text if ord(c) > 127]
-    if len(non_ascii) > 0.3 * len(text):
-        return False
-    # Letters ("é"), punctuation ("’", "…") and symbols ("€", "©") are what legacy Western text contains.
-    return all(c.isalpha() or c.isspace() or unicodedata.category(c)[0] in "PSN" for c in non_ascii)
 
 
 def _pdf_text(data: bytes) -> tuple[str, dict[str, str]]:
