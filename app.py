@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from articleqa.settings import ANSWER_MODES
 from chat.backend import ALL_SOURCES, Backend, history_pairs, llm_available, report_text
 from chat.render import answer_markdown, details_markdown, escape_text, passage_cards_html, safe_url, source_cards_html
 
@@ -109,7 +110,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
     from qa.ask import Asker
 
     backend = Backend(settings, asker or Asker(settings))
-    modes = ["extractive", "llm"] if llm_available(settings) else ["extractive"]
+    modes = list(ANSWER_MODES) if llm_available(settings) else ["extractive"]
 
     # ---- handlers ------------------------------------------------------------------------------------------
     def source_choices() -> list[str]:

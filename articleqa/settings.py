@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "ARTICLEQA_"
+AnswerMode = Literal["extractive", "llm"]
+ANSWER_MODES: tuple[str, ...] = get_args(AnswerMode)  # what --mode, the chat and /ask accept
 # Nothing phones home: no model hub, no Chroma telemetry, no Gradio analytics. Set by the entry points only.
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -110,7 +112,7 @@ class RetrievalSettings(BaseModel):
 class AnswerSettings(BaseModel):
     """Choosing, scoring and checking answer sentences."""
 
-    mode: Literal["extractive", "llm"] = Field("extractive", description="Answerer: 'extractive' (no LLM) or 'llm'.")
+    mode: AnswerMode = Field("extractive", description="Answerer: 'extractive' (no LLM) or 'llm'.")
     refusal_threshold: float = Field(
         0.56,
         description="Minimum evidence score (0-1) of the best sentence; below it the question is refused "

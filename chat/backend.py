@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from articleqa.settings import ANSWER_MODES
 from chat.render import safe_url
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class Backend:
         if not question:
             raise ValueError("Please type a question.")
         mode = (mode or "").strip() or None
-        if mode not in (None, "extractive", "llm"):
+        if mode not in (None, *ANSWER_MODES):
             raise ValueError(f"mode: '{mode}' is not extractive or llm.")
         if mode == "llm" and not llm_available(self.settings):
             raise ValueError("mode llm: no LLM is configured (set ARTICLEQA_LLM_BASE_URL or ARTICLEQA_LLM_GGUF).")

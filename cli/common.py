@@ -16,7 +16,6 @@ UrlOpt = Annotated[str | None, typer.Option("--chroma-url", help="Chroma server 
 CollOpt = Annotated[str | None, typer.Option("--collection", help="Collection name [env ARTICLEQA_COLLECTION].")]
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
-MODES = ("extractive", "llm")
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -34,7 +33,9 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 
 def check_mode(mode: str | None) -> None:
     """Exit 2 on an answer mode the system does not have."""
-    if mode not in (None, *MODES):
+    from articleqa.settings import ANSWER_MODES
+
+    if mode not in (None, *ANSWER_MODES):
         fail(f"--mode {mode!r}: expected extractive or llm")
 
 
