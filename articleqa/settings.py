@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,6 +64,36 @@ class Settings(BaseSettings):
     )
     exclude: list[str] = Field(default_factory=list, description="Glob patterns of files in folders to skip.")
 
+    # --- limits: what one input (file, record, URL, feed entry) or question may cost -------------------------
+    input_budget: float = Field(
+        60.0, description="Wall-clock seconds one input may take to load, clean and chunk; past it the input fails "
+        "with one line and the run goes on (0 = unlimited).",
+    )
+    http_deadline: float = Field(
+        30.0, description="Total seconds for one URL or feed: connect and every read together (http_timeout bounds "
+        "each single connect or read).",
+    )
+    max_article_chars: int = Field(
+        2_000_000, description="Longest cleaned article text (characters); longer inputs are rejected.",
+    )
+    max_passage_chars: int = Field(
+        2000, description="Longest passage (characters): a longer sentence is split at whitespace.",
+    )
+    max_html_mb: float = Field(10.0, description="Largest HTML page (MiB) handed to the HTML parser.")
+    max_html_depth: int = Field(
+        128, description="Deepest element nesting kept; deeper wrapper tags are dropped (their text is kept).",
+    )
+    max_html_attributes: int = Field(
+        64, description="Most attributes kept on one HTML element; the rest are dropped before parsing.",
+    )
+    max_question_chars: int = Field(2000, description="Longest question (characters); longer ones are refused.")
+    max_bad_lines: int = Field(
+        20, description="Bad JSONL lines reported one by one per file; the rest are counted in one line.",
+    )
+    read_wait: float = Field(
+        30.0, description="Seconds a question waits for an ingest's current write to finish on the embedded store.",
+    )
+
     # --- retrieval ---------------------------------------------------------------------------------------
     top_k: int = Field(5, description="Passages handed to the answerer.")
     candidates: int = Field(30, description="Candidates fetched from each of dense and keyword search before fusion.")
@@ -106,10 +137,24 @@ class Settings(BaseSettings):
         "(Linux nice increment for the ingest's thread; 0 = equal).",
     )
 
+    @field_validator("reference_date")
+    @classmethod
+    def _iso_reference_date(cls, value: str | None) -> str | None:
+        # Checked here, once, so a bad --reference-date or ARTICLEQA_REFERENCE_DATE is a usage error, not a crash.
+        if value is None or not str(value).strip():
+            return None
+        try:
+            return dt.date.fromisoformat(str(value).strip()).isoformat()
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date like 2025-09-04") from None
+
     def resolved_cache_dir(self) -> Path:
         """Where derived caches live for this store."""
         return self.cache_dir or (self.store_path / ".articleqa-cache")
 
     def with_overrides(self, **values: object) -> Settings:
         """A copy with the given fields replaced, skipping None (unset CLI flags)."""
-        return self.model_copy(update={k: v for k, v in values.items() if v is not None})
+        update = {k: v for k, v in values.items() if v is not None}
+        if "reference_date" in update:  # model_copy does not validate; this field must never hold a non-date
+            update["reference_date"] = self._iso_reference_date(update["reference_date"])
+        return self.model_copy(update=update)

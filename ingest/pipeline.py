@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from articleqa.embed import Embedder, get_embedder
+from articleqa.limits import BudgetExceeded, budget
 from articleqa.models import Article, Passage
 from articleqa.settings import Settings
 from articleqa.store import ArticleRecord, ArticleWrite, Store, StoreError, one_line
@@ -127,16 +128,11 @@ class Ingestor:
             if isinstance(item, LoadError):
                 settle(ItemResult(item.origin, "failed", reason=item.reason))
                 continue
-            try:
-                article = clean(item)
-                article.id = article.id or article_id(item, article)
-                article.origin = article.origin or item.origin
-            except CleanError as exc:
-                settle(ItemResult(item.origin, "failed", reason=str(exc)))
+            prepared = self._prepare(item, clean, article_id, CleanError)
+            if isinstance(prepared, ItemResult):
+                settle(prepared)
                 continue
-            except Exception as exc:  # a cleaner bug must not lose the rest of the run
-                settle(ItemResult(item.origin, "failed", reason=f"could not clean: {exc!r}"))
-                continue
+            article, passages = prepared
             digest = content_hash(article)[:12]
             previous = records.get(article.id)
             if article.id in seen_ids:
@@ -166,7 +162,6 @@ class Ingestor:
                     )
                 )
                 continue
-            passages = chunk(article, self.settings.chunk_size, self.settings.chunk_overlap)
             if not passages:
                 settle(ItemResult(item.origin, "failed", article.id, article.title, reason="no text left to store"))
                 continue
@@ -179,6 +174,20 @@ class Ingestor:
         self._flush(queue, report, settle)
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _prepare(self, item, clean, article_id, clean_error) -> tuple[Article, list[Passage]] | ItemResult:
+        """Clean and chunk one loaded document under the input budget; any failure is this item's alone."""
+        s = self.settings
+        try:
+            with budget(s.input_budget, f"took longer than input_budget {s.input_budget:g} s"):
+                article = clean(item, s)
+                article.id = article.id or article_id(item, article)
+                article.origin = article.origin or item.origin
+                return article, chunk(article, s.chunk_size, s.chunk_overlap, s.max_passage_chars)
+        except (clean_error, BudgetExceeded) as exc:
+            return ItemResult(item.origin, "failed", reason=str(exc))
+        except Exception as exc:  # a cleaner bug must not lose the rest of the run
+            return ItemResult(item.origin, "failed", reason=f"could not clean: {type(exc).__name__}: {one_line(exc)}")
 
     def _alias(self, kept: str, alias: str, queue: list[_Pending]) -> None:
         # The kept article may still be waiting in this run's queue: its record does not exist yet.
