@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +12,8 @@ app = typer.Typer(
     name="articleqa",
     help="Question answering over news articles, with every claim cited to its passage.\n\n"
     'Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve'
-    "\n\n  articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000",
+    "\n\n  articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000"
+    "\n\nAdd --debug to any command to see the traceback of an unexpected error.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -36,8 +36,18 @@ def make_settings(**overrides: object):
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
-    typer.echo(f"error: {message}", err=True)
+    from articleqa.guard import note_error
+    from articleqa.safe_text import one_line_safe
+
+    note_error(message)
+    typer.echo(f"error: {one_line_safe(message)}", err=True)
     raise typer.Exit(code)
+
+
+def _emit_json(value: object, **dumps: object) -> None:
+    from articleqa.guard import emit_json
+
+    emit_json(value, **dumps)
 
 
 @app.command()
@@ -84,7 +94,7 @@ def ingest(
     except StoreError as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        _emit_json(report.to_dict())
     if not report.items:
         _fail("no inputs found")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
@@ -117,11 +127,16 @@ def articles_list(
     except StoreError as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        _emit_json(rows)
         return
+    from rich.markup import escape
+
+    from articleqa.safe_text import one_line_safe
+
     table = Table("id", "title", "date", "source", "passages")
     for r in rows:
-        table.add_row(r["id"], r["title"], r["date"], r["source"], str(r["passages"]))
+        # Stored fields are untrusted: control characters are shown escaped, never sent to the terminal.
+        table.add_row(*(escape(one_line_safe(str(r[k]))) for k in ("id", "title", "date", "source", "passages")))
     Console().print(table)
     typer.echo(f"{len(rows)} articles", err=True)
 
@@ -200,6 +215,7 @@ def ask(
 
     if mode not in (None, "extractive", "llm"):
         _fail(f"--mode {mode!r}: expected extractive or llm")
+    _parse_date(reference_date, "--reference-date")
     settings = make_settings(
         store_path=store,
         chroma_url=chroma_url,
@@ -221,7 +237,7 @@ def ask(
     except StoreError as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        _emit_json(answer.to_dict(), ensure_ascii=False)
     else:
         from qa.render import print_answer
 
@@ -311,11 +327,10 @@ _register_optional_commands()
 
 
 def main() -> None:
-    """Console entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """Console entry point: every failure is one line (valid JSON under --json), `--debug` shows tracebacks."""
+    from articleqa.guard import run
+
+    sys.exit(run(app))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,13 @@ class Asker:
         mode = req.mode or self.settings.mode
         timings: dict[str, float] = {}
         t_all = time.perf_counter()
+        req, problem = _prepared(req, self.settings.max_question_chars)
+        if problem:  # nothing to look up: refuse before touching the store
+            answer = Answer(question=req.question, answer=problem, refused=True, refusal_reason=problem,
+                            rewritten_query=req.question, mode=mode, timings={"total": time.perf_counter() - t_all})
+            yield AskEvent("sources", passages=[])
+            yield AskEvent("done", text=answer.answer, answer=answer)
+            return
 
         t = time.perf_counter()
         query = self.rewrite(req)
@@ -306,6 +313,18 @@ class Asker:
             | RunnableLambda(answer).with_config(run_name="answer")
             | RunnableLambda(check).with_config(run_name="check")
         )
+
+
+def _prepared(req: Request, max_chars: int) -> tuple[Request, str]:
+    """The request with its question and history as plain, encodable text, and a refusal reason ("" if none)."""
+    from dataclasses import replace
+
+    from articleqa.safe_text import clean_text
+    from qa.question_guard import prepare_question
+
+    question, problem = prepare_question(req.question, max_chars)
+    history = [(prepare_question(q, max_chars)[0], clean_text(a)) for q, a in req.history]
+    return replace(req, question=question, history=history), problem
 
 
 def publish_window(since: dt.date | None, until: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
