@@ -117,15 +117,16 @@ def articles_list(
     from rich.table import Table
 
     from articleqa.catalog import list_articles
-    from articleqa.lock import store_lock
+    from articleqa.lock import busy_reason
+    from articleqa.rwlock import StoreWriting, reading
     from articleqa.store import StoreError
 
     settings = make_settings(store_path=store, chroma_url=chroma_url, collection=collection)
     try:
-        with store_lock(settings, "articleqa articles list", write=False):
+        with reading(settings):
             rows = list_articles(settings)
-    except StoreError as exc:
-        _fail(str(exc))
+    except (StoreError, StoreWriting) as exc:
+        _fail(busy_reason(settings, exc))
     if as_json:
         _emit_json(rows)
         return
@@ -209,9 +210,10 @@ def ask(
 
       articleqa ask "Who accompanied Kim?" --mode llm --llm-url http://localhost:11434/v1
     """
-    from articleqa.lock import store_lock
+    from articleqa.lock import busy_reason
+    from articleqa.rwlock import StoreWriting, reading
     from articleqa.store import StoreError
-    from qa.ask import Asker, Request
+    from qa.ask import Asker, Request, warm_up
 
     if mode not in (None, "extractive", "llm"):
         _fail(f"--mode {mode!r}: expected extractive or llm")
@@ -223,8 +225,9 @@ def ask(
         reference_date=reference_date,
         llm_base_url=llm_url,
     )
+    warm_up(settings)  # models load before the store is held, so an ingest waits for the search alone
     try:
-        with store_lock(settings, "articleqa ask", write=False):
+        with reading(settings):
             answer = Asker(settings).ask(
                 Request(
                     question,
@@ -234,8 +237,8 @@ def ask(
                     mode=mode,
                 )
             )
-    except StoreError as exc:
-        _fail(str(exc))
+    except (StoreError, StoreWriting) as exc:
+        _fail(busy_reason(settings, exc))
     if as_json:
         _emit_json(answer.to_dict(), ensure_ascii=False)
     else:

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     max_bad_lines: int = Field(
         20, description="Bad JSONL lines reported one by one per file; the rest are counted in one line.",
     )
+    readonly_copy_mb: float = Field(
+        1024.0, description="A read-only embedded store up to this size (MiB) is answered from a private temporary "
+        "copy (Chroma writes its files even to read); a larger one fails with one line saying how to proceed.",
+    )
     read_wait: float = Field(
         30.0, description="Seconds a question waits for an ingest's current write to finish on the embedded store.",
     )

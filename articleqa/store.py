@@ -228,11 +228,26 @@ def open_client(settings: Settings):
 
         # chromadb raises several types for "not reachable"; with_retry turns them into one clear line.
         return with_retry(settings, "connect", connect)
+    path = Path(settings.store_path)
+    if read_only_store(path):
+        # Chroma writes its SQLite file even to read; answer from a private copy instead (see readable_copy).
+        from articleqa.readonly import readable_copy
+
+        path = readable_copy(path, settings.readonly_copy_mb)
     try:
-        settings.store_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.store_path), settings=chroma_settings)
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
         raise StoreError(f"cannot open the store at {settings.store_path}: {one_line(exc)}") from exc
+
+
+def read_only_store(folder: Path) -> bool:
+    """Whether an existing embedded store folder cannot be written by this process (read-only mount or
+    permissions)."""
+    db = folder / "chroma.sqlite3"
+    if not db.exists():
+        return False
+    return disk_problem(folder) == "read-only" or not (os.access(folder, os.W_OK) and os.access(db, os.W_OK))
 
 
 class Store:

@@ -88,16 +88,16 @@ def _inputs(work: Path) -> None:
         "<html><body>" + "<div>" * 10000 + "<p>" + good + "</p>" + "</div>" * 10000 + "</body></html>"
     )
     (work / "ctrl.jsonl").write_text(json.dumps({"id": "c1", "title": "A\u001b[2JB\u0000C", "text": good}) + "\n")
-    (work / "council.txt").write_text(
-        "Council schedule\nThe Exampleton town council meets every Tuesday in the old library, the clerk said on "
-        "Monday. Members discuss the bridge budget at each meeting.\n"
-    )
+    (work / "council.jsonl").write_text(json.dumps({
+        "id": "council", "title": "Council schedule", "publish_date": "2025-08-29",
+        "text": "The Exampleton town council meets every Tuesday in the old library, the clerk said on Thursday. "
+                "Members discuss the bridge budget at each meeting, and the next vote is on the harbour plan."}) + "\n")
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float, user: str | None = None) -> dict[str, object]:
     cmd = [sys.executable, "-m", "articleqa", *args]
     if user:
-        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]  # user: a numeric id
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
@@ -129,7 +129,7 @@ def main() -> None:
            "ARTICLEQA_REFERENCE_DATE": "2025-09-05"}
     w = a.work
     cases: list[tuple[str, list[str], dict[str, str]]] = [
-        ("seed", ["ingest", str(w / "council.txt")], {}),
+        ("seed", ["ingest", str(w / "council.jsonl")], {}),
         ("bigint", ["ingest", str(w / "bigint.jsonl"), str(w / "other.txt")], {}),
         ("surrogate", ["ingest", str(w / "surrogate.jsonl")], {}),
         ("bad-refdate", ["ask", "What happened last week?", "--reference-date", "yesterday"], {}),
@@ -161,8 +161,12 @@ def main() -> None:
             r["last"] = f"{r['last']} | 'secret' stored: {'secret' in listed}"
         if name == "list":
             r["last"] = f"{r['last']} | raw ESC on stdout: {chr(27) in r['stdout']}"
+        if name == "list-json":
+            titles = [a["title"] for a in json.loads(r["stdout"] or "[]")]
+            r["last"] = f"{r['last']} | control chars in stored titles: {any(c < ' ' for t in titles for c in t)}"
         if name == "every-tuesday":
-            r["last"] = r["stdout"].strip().splitlines()[0][:160] if r["stdout"].strip() else r["last"]
+            first = r["stdout"].strip().splitlines()[0] if r["stdout"].strip() else r["last"]
+            r["last"] = first[first.find("every") :][:120] if "every" in first else first[:120]
         results[name] = r
         print(f"| {name} | {r['rc']} | {r['s']} | {str(r['last']).replace('|', '/')} |", flush=True)
     if not a.only or "readonly" in a.only:
@@ -172,7 +176,7 @@ def main() -> None:
         renv = {**env, "ARTICLEQA_STORE_PATH": str(ro), "HOME": "/tmp"}
         for name, args in (("readonly-list", ["articles", "list"]),
                            ("readonly-ask", ["ask", "When does the Exampleton town council meet?"])):
-            r = _run(args, renv, a.timeout, user="nobody")
+            r = _run(args, renv, a.timeout, user="65534")  # nobody
             print(f"| {name} | {r['rc']} | {r['s']} | {str(r['last']).replace('|', '/')} |", flush=True)
     server.shutdown()
 

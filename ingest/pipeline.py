@@ -11,6 +11,7 @@ from typing import Any
 from articleqa.embed import Embedder, get_embedder
 from articleqa.limits import BudgetExceeded, budget
 from articleqa.models import Article, Passage
+from articleqa.rwlock import StoreWriting, writing
 from articleqa.settings import Settings
 from articleqa.store import ArticleRecord, ArticleWrite, Store, StoreError, one_line
 from articleqa.text import words
@@ -86,7 +87,10 @@ class Ingestor:
     def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or get_embedder(settings)
-        self.store = store or Store(settings, self.embedder)
+        if store is None:
+            with writing(settings):  # opening may create the collections: a write
+                store = Store(settings, self.embedder)
+        self.store = store
         self.flush_at = max(settings.embed_batch_size * 8, 64)  # passages per embedding call: large batches amortise
         self._store_down = ""  # set once a server stayed unreachable through every retry
 
@@ -110,8 +114,9 @@ class Ingestor:
         from ingest.load import LoadError, load_inputs
 
         t0 = time.perf_counter()
-        report = IngestReport(repaired=self.store.recover())
-        records = {r.id: r for r in self.store.records().values() if r.hash}
+        with writing(self.settings):  # readers never see a half-repaired store
+            report = IngestReport(repaired=self.store.recover())
+            records = {r.id: r for r in self.store.records().values() if r.hash}
         finder = dedup.DuplicateFinder(self.settings.near_duplicate_threshold)
         for r in records.values():
             if r.minhash:
@@ -197,7 +202,8 @@ class Ingestor:
                 if alias not in p.previous.aliases:
                     p.previous.aliases.append(alias)
                 return
-        self.store.add_alias(kept, alias)
+        with writing(self.settings):
+            self.store.add_alias(kept, alias)
 
     def _flush(self, queue: list[_Pending], report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
         if not queue:
@@ -213,8 +219,18 @@ class Ingestor:
             return
         texts = [embedding_text(p) for item in queue for p in item.passages]
         t = time.perf_counter()
-        vectors = self.embedder.encode_passages(texts)
+        vectors = self.embedder.encode_passages(texts)  # outside the store lock: questions go on meanwhile
         report.embed_seconds += time.perf_counter() - t
+        try:
+            with writing(self.settings):
+                self._write(queue, vectors, report, settle)
+        except StoreWriting as exc:  # a stuck reader: these articles fail, the next run stores them
+            for item in queue:
+                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
+                                  reason=f"not stored: {exc}"))
+
+    def _write(self, queue: list[_Pending], vectors, report: IngestReport,
+               settle: Callable[[ItemResult], None]) -> None:
         writes = []
         row = 0
         for item in queue:
@@ -240,7 +256,10 @@ class Ingestor:
             self._roll_back()
             for w in writes:
                 self._write_one(w, report, settle)
-        self.store.bump_generation()
+        try:
+            self.store.bump_generation()
+        except Exception as exc:  # the server died after the writes: later articles fail at once, the run reports
+            self._store_down = f"not stored: {one_line(exc)}"
 
     def _write_one(self, w: ArticleWrite, report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
         a = w.article
@@ -275,7 +294,7 @@ def delete_articles(store: Store, ids: list[str]) -> dict[str, bool]:
     """Delete articles by id; returns which existed. The keyword index follows via the store generation."""
     from articleqa.lock import store_lock
 
-    with store_lock(store.settings, "articleqa articles delete"):
+    with store_lock(store.settings, "articleqa articles delete"), writing(store.settings):
         result = {i: store.delete_article(i) for i in ids}
         if any(result.values()):
             store.bump_generation()

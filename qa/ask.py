@@ -315,6 +315,14 @@ class Asker:
         )
 
 
+def warm_up(settings: Settings) -> None:
+    """Load the embedding model and spaCy now (seconds), e.g. before a short-lived process takes the store lock."""
+    from qa.extractive import get_nlp
+
+    get_embedder(settings).encode_query("warm up")
+    get_nlp()
+
+
 def _prepared(req: Request, max_chars: int) -> tuple[Request, str]:
     """The request with its question and history as plain, encodable text, and a refusal reason ("" if none)."""
     from dataclasses import replace
