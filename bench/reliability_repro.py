@@ -109,7 +109,9 @@ def _run(args: list[str], env: dict[str, str], timeout: float, user: str | None 
         err = (exc.stderr or b"").decode(errors="replace")
     secs = time.perf_counter() - t
     lines = [ln for ln in err.splitlines() if ln.strip() and "Warning" not in ln and "warn(" not in ln]
-    return {"rc": rc, "s": round(secs, 1), "stdout": out, "last": (lines[-1] if lines else "")[:160]}
+    errors = [ln for ln in lines if ln.startswith("error")]
+    shown = " / ".join([*errors[:2], lines[-1]] if errors and errors[-1] != lines[-1] else errors[:2] or lines[-1:])
+    return {"rc": rc, "s": round(secs, 1), "stdout": out, "last": shown[:300]}
 
 
 def main() -> None:

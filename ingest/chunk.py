@@ -11,7 +11,7 @@ from articleqa.text import Span, split_sentences
 def content_hash(article: Article) -> str:
     """Hash of everything that, when changed, must re-create the article's passages."""
     key = "\x1f".join([article.text, article.title, article.date, article.source, article.url, article.author])
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()  # same hash for valid text
 
 
 def chunk(article: Article, size: int = 700, overlap: int = 1, max_chars: int = 2000) -> list[Passage]:
@@ -28,7 +28,7 @@ def chunk(article: Article, size: int = 700, overlap: int = 1, max_chars: int = 
     """
     sentences = [piece for s in split_sentences(article.text) for piece in _pieces(s, max(max_chars, 1))]
     digest = content_hash(article)[:12]
-    groups = _group(sentences, size, overlap)
+    groups = _group(sentences, min(size, max(max_chars, 1)), overlap)
     passages = []
     for i, group in enumerate(groups):
         start, end = group[0].start, group[-1].end
