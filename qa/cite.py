@@ -256,9 +256,11 @@ def _shown(claim: str, quoted: list[tuple[str, int]], sentences: list[_Sentence]
     before an [n] then lies inside citation n's sentence. A paraphrase (an LLM's) is held to the support threshold.
     """
     marks = [n for _, n in quoted]
-    if len(quoted) == 1 and inside(claim, [quoted[0][0]]):
+    texts = [text for text, _ in quoted]
+    if len(quoted) == 1 and inside(claim, texts):
         return _with_markers(claim, marks)
-    if len(quoted) > 1 and _contained(claim, sentences):
+    # Quoted verbatim, or holding its quotes plus something else (a heading): show exactly the cited sentences.
+    if _contained(claim, sentences) or any(inside(text, [claim]) for text in texts):
         return " ".join(_with_markers(text, [n]) for text, n in quoted)
     return _with_markers(claim, marks)
 
