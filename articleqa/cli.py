@@ -77,6 +77,7 @@ def ingest(
       articleqa ingest https://example.com/feed.xml --json
     """
     from articleqa.lock import store_lock
+    from articleqa.priority import lower_this_thread
     from articleqa.store import StoreError
     from ingest.progress import run_with_progress
 
@@ -88,6 +89,7 @@ def ingest(
         exclude=exclude or None,
         chunk_size=chunk_size,
     )
+    lower_this_thread(settings.ingest_nice)  # before torch starts its threads: questions asked meanwhile keep the cores
     try:
         with store_lock(settings, "articleqa ingest"):
             report = run_with_progress(settings, inputs, quiet=quiet or as_json)
@@ -211,7 +213,7 @@ def ask(
       articleqa ask "Who accompanied Kim?" --mode llm --llm-url http://localhost:11434/v1
     """
     from articleqa.lock import busy_reason
-    from articleqa.rwlock import StoreWriting, reading
+    from articleqa.rwlock import StoreWriting, last_wait, reading
     from articleqa.store import StoreError
     from qa.ask import Asker, Request, warm_up
 
@@ -239,6 +241,7 @@ def ask(
             )
     except (StoreError, StoreWriting) as exc:
         _fail(busy_reason(settings, exc))
+    answer.timings["store_wait"] = last_wait()
     if as_json:
         _emit_json(answer.to_dict(), ensure_ascii=False)
     else:

@@ -28,6 +28,11 @@ _local = threading.local()  # re-entrancy: one process may nest reads inside wri
 _process_guard = threading.RLock()  # threads of one process share the flock, so they serialise on this first
 
 
+def last_wait() -> float:
+    """Seconds this thread's last `reading` waited for a writer (for timings)."""
+    return getattr(_local, "waited", 0.0)
+
+
 class StoreWriting(TimeoutError):
     """A reader waited read_wait seconds and the writer still held the store."""
 
@@ -77,6 +82,7 @@ def reading(settings: Settings, wait: float | None = None) -> Iterator[None]:
     wait = settings.read_wait if wait is None else wait
     deadline = time.monotonic() + max(wait, 0.0)
     data_fd, gate_fd = _open(paths[0]), _open(paths[1])
+    started = time.monotonic()
     try:
         # Pass the gate (held by a writer waiting for readers to leave), then take the shared lock.
         if gate_fd is not None and not _lock(gate_fd, fcntl.LOCK_EX, deadline):
@@ -87,7 +93,7 @@ def reading(settings: Settings, wait: float | None = None) -> Iterator[None]:
         finally:
             if gate_fd is not None:
                 fcntl.flock(gate_fd, fcntl.LOCK_UN)
-        _local.depth = 1
+        _local.depth, _local.waited = 1, time.monotonic() - started
         try:
             yield
         finally:
