@@ -77,7 +77,6 @@ def ingest(
       articleqa ingest https://example.com/feed.xml --json
     """
     from articleqa.lock import store_lock
-    from articleqa.priority import lower_this_thread
     from articleqa.store import StoreError
     from ingest.progress import run_with_progress
 
@@ -89,7 +88,6 @@ def ingest(
         exclude=exclude or None,
         chunk_size=chunk_size,
     )
-    lower_this_thread(settings.ingest_nice)  # before torch starts its threads: questions asked meanwhile keep the cores
     try:
         with store_lock(settings, "articleqa ingest"):
             report = run_with_progress(settings, inputs, quiet=quiet or as_json)
@@ -229,8 +227,10 @@ def ask(
     )
     warm_up(settings)  # models load before the store is held, so an ingest waits for the search alone
     try:
-        with reading(settings):
-            answer = Asker(settings).ask(
+        with reading(settings) as lease:
+            asker = Asker(settings)
+            asker.after_retrieval = lease.release  # answering and checking need the store no more
+            answer = asker.ask(
                 Request(
                     question,
                     source=source,

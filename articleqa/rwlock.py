@@ -69,7 +69,7 @@ def _lock(fd: int, mode: int, deadline: float | None) -> bool:
 
 
 @contextmanager
-def reading(settings: Settings, wait: float | None = None) -> Iterator[None]:
+def reading(settings: Settings, wait: float | None = None) -> Iterator[Lease]:
     """Hold the store for reading: waits (up to `wait`, default settings.read_wait) while a write is in progress.
 
     Raises:
@@ -77,7 +77,7 @@ def reading(settings: Settings, wait: float | None = None) -> Iterator[None]:
     """
     paths = _paths(settings)
     if paths is None or getattr(_local, "depth", 0):
-        yield
+        yield Lease()
         return
     wait = settings.read_wait if wait is None else wait
     deadline = time.monotonic() + max(wait, 0.0)
@@ -94,14 +94,30 @@ def reading(settings: Settings, wait: float | None = None) -> Iterator[None]:
             if gate_fd is not None:
                 fcntl.flock(gate_fd, fcntl.LOCK_UN)
         _local.depth, _local.waited = 1, time.monotonic() - started
+        lease = Lease(data_fd)
         try:
-            yield
+            yield lease
         finally:
-            _local.depth = 0
+            lease.release()
     finally:
         for fd in (data_fd, gate_fd):
             if fd is not None:
                 os.close(fd)
+
+
+class Lease:
+    """A held read of the store; `release()` gives it back early (idempotent), e.g. once retrieval is done."""
+
+    def __init__(self, fd: int | None = None):
+        self._fd = fd
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            _local.depth = 0
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -138,8 +138,8 @@ class Settings(BaseSettings):
     concurrency: int = Field(4, description="Answers computed in parallel by the chat.")
     ingest_nice: int = Field(
         10, ge=0, le=19,
-        description="How much lower the CPU priority of an ingest is than questions' (Linux nice increment for the "
-        "chat's ingest thread and for `articleqa ingest`; 0 = equal).",
+        description="How much lower the CPU priority of an ingest started from the chat is than its answers' "
+        "(Linux nice increment for the ingest's thread; 0 = equal).",
     )
 
     @field_validator("reference_date")

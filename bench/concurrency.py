@@ -57,10 +57,11 @@ def _env(store: Path) -> dict[str, str]:
             "ARTICLEQA_COLLECTION": "concurrency", "PYTHONPATH": str(REPO)}
 
 
-def _cli(args: list[str], store: Path, timeout: float = 900) -> tuple[int, float, str, str]:
+def _cli(args: list[str], store: Path, timeout: float = 900,
+         extra: dict[str, str] | None = None) -> tuple[int, float, str, str]:
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "articleqa", *args], cwd=REPO, env=_env(store), capture_output=True,
-                       text=True, timeout=timeout)
+    p = subprocess.run([sys.executable, "-m", "articleqa", *args], cwd=REPO, env={**_env(store), **(extra or {})},
+                       capture_output=True, text=True, timeout=timeout)
     return p.returncode, time.perf_counter() - t, p.stdout, p.stderr
 
 
@@ -131,7 +132,9 @@ def run_scenario(work: Path, articles: int, loops: int, seed: int = 6, sentences
     for t in threads:
         t.start()
     time.sleep(1.0)  # the loops are asking before the first article arrives
-    out.ingest_rc, out.ingest_s, _, out.ingest_err = _cli(["ingest", str(work / "new"), "--quiet"], store)
+    # Small embedding batches: the ingest writes every 64 passages, so questions meet many write windows.
+    out.ingest_rc, out.ingest_s, _, out.ingest_err = _cli(["ingest", str(work / "new"), "--quiet"], store,
+                                                          timeout=3600, extra={"ARTICLEQA_EMBED_BATCH_SIZE": "8"})
     done.set()
     for t in threads:
         t.join()

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -66,6 +66,8 @@ class Asker:
         self.rewriter = QueryRewriter(settings)
         self._llm = None
         self._llm_lock = threading.Lock()
+        # Called once retrieval is done: a short-lived reader gives the store back to a waiting ingest here.
+        self.after_retrieval: Callable[[], None] | None = None
 
     # ---- public API ------------------------------------------------------------------------------------------
     def ask(self, request: Request | str) -> Answer:
@@ -98,6 +100,8 @@ class Asker:
         if field:  # "Who wrote the article about X?": find the article about X, then read its record
             query = record_topic(query)
         query, retrieval, notices = self.retrieve(req, query)
+        if self.after_retrieval is not None:
+            self.after_retrieval()
         yield AskEvent("query", text=query)
         timings.update(retrieval.timings)
         passages = retrieval.passages
