@@ -41,9 +41,9 @@ _guard = threading.Lock()
 
 def lock_file(settings: Settings) -> Path | None:
     """The lock file of the embedded store, or None in server mode (the server serialises writers itself)."""
-    if settings.chroma_url:
+    if settings.store.chroma_url:
         return None
-    return Path(settings.store_path).resolve() / LOCK_NAME
+    return Path(settings.store.path).resolve() / LOCK_NAME
 
 
 def holder(path: Path) -> dict[str, object]:
@@ -65,7 +65,7 @@ def busy_message(settings: Settings, info: dict[str, object], write: bool) -> st
     Returns:
         The message (without an "error:" prefix).
     """
-    store = settings.store_path
+    store = settings.store.path
     role, pid = info.get("role"), info.get("pid")
     if role == "chat":
         fix = (
@@ -86,7 +86,8 @@ def busy_reason(settings: Settings, exc: BaseException) -> str:
         path = lock_file(settings)
         info = holder(path) if path else {}
         who = f"{info.get('role')} (pid {info.get('pid')})" if info.get("role") else "an ingest"
-        return (f"{who} kept {settings.store_path} busy writing for more than read_wait {settings.read_wait:g} s; "
+        wait = settings.limits.read_wait
+        return (f"{who} kept {settings.store.path} busy writing for more than read_wait {wait:g} s; "
                 f"try again, raise ARTICLEQA_READ_WAIT, or {SERVER_HINT}")
     return str(exc)
 

@@ -38,9 +38,9 @@ class StoreWriting(TimeoutError):
 
 
 def _paths(settings: Settings) -> tuple[Path, Path] | None:
-    if settings.chroma_url:
+    if settings.store.chroma_url:
         return None  # a Chroma server serialises its clients itself
-    folder = Path(settings.store_path).resolve()
+    folder = Path(settings.store.path).resolve()
     return folder / DATA_LOCK, folder / GATE
 
 
@@ -70,7 +70,7 @@ def _lock(fd: int, mode: int, deadline: float | None) -> bool:
 
 @contextmanager
 def reading(settings: Settings, wait: float | None = None) -> Iterator[Lease]:
-    """Hold the store for reading: waits (up to `wait`, default settings.read_wait) while a write is in progress.
+    """Hold the store for reading: waits (up to `wait`, default settings.limits.read_wait) while a write is in progress.
 
     Raises:
         StoreWriting: the writer kept the store longer than `wait` seconds.
@@ -79,17 +79,17 @@ def reading(settings: Settings, wait: float | None = None) -> Iterator[Lease]:
     if paths is None or getattr(_local, "depth", 0):
         yield Lease()
         return
-    wait = settings.read_wait if wait is None else wait
+    wait = settings.limits.read_wait if wait is None else wait
     deadline = time.monotonic() + max(wait, 0.0)
     data_fd, gate_fd = _open(paths[0]), _open(paths[1])
     started = time.monotonic()
     try:
         # Pass the gate (held by a writer waiting for readers to leave), then take the shared lock.
         if gate_fd is not None and not _lock(gate_fd, fcntl.LOCK_EX, deadline):
-            raise StoreWriting(f"an ingest kept {settings.store_path} busy for more than read_wait {wait:g} s")
+            raise StoreWriting(f"an ingest kept {settings.store.path} busy for more than read_wait {wait:g} s")
         try:
             if data_fd is not None and not _lock(data_fd, fcntl.LOCK_SH, deadline):
-                raise StoreWriting(f"an ingest kept {settings.store_path} busy for more than read_wait {wait:g} s")
+                raise StoreWriting(f"an ingest kept {settings.store.path} busy for more than read_wait {wait:g} s")
         finally:
             if gate_fd is not None:
                 fcntl.flock(gate_fd, fcntl.LOCK_UN)
@@ -133,7 +133,7 @@ def writing(settings: Settings) -> Iterator[None]:
         return
     # A reader holds the store for one question; one that keeps it far longer is stuck (stopped, hung), and the
     # writer must not wait for it for ever.
-    limit = max(60.0, 4 * settings.read_wait)
+    limit = max(60.0, 4 * settings.limits.read_wait)
     with _process_guard:
         data_fd, gate_fd = _open(paths[0]), _open(paths[1])
         try:
@@ -142,7 +142,7 @@ def writing(settings: Settings) -> Iterator[None]:
             try:
                 got = got and (data_fd is None or _lock(data_fd, fcntl.LOCK_EX, deadline))
                 if not got:
-                    raise StoreWriting(f"a reader kept {settings.store_path} busy for more than {limit:g} s")
+                    raise StoreWriting(f"a reader kept {settings.store.path} busy for more than {limit:g} s")
             finally:
                 if gate_fd is not None:
                     fcntl.flock(gate_fd, fcntl.LOCK_UN)

@@ -40,11 +40,7 @@ def chunk(article: Article, size: int = 700, overlap: int = 1, max_chars: int = 
                 position=i,
                 start=start,
                 end=end,
-                title=article.title,
-                url=article.url,
-                date=article.date,
-                source=article.source,
-                author=article.author,
+                **article.meta_fields(),
             )
         )
     return passages

@@ -151,7 +151,7 @@ def clean(raw: RawDocument, settings: Settings | None = None) -> Article:
     Raises:
         CleanError: when no article text remains (HTML without a main text, or fewer than MIN_WORDS words).
     """
-    limits = settings or Settings()
+    limits = (settings or Settings()).limits
     raw = _sanitised(raw)
     if raw.is_html:
         try:

@@ -91,7 +91,8 @@ class Ingestor:
             with writing(settings):  # opening may create the collections: a write
                 store = Store(settings, self.embedder)
         self.store = store
-        self.flush_at = max(settings.embed_batch_size * 8, 64)  # passages per embedding call: large batches amortise
+        # passages per embedding call: large batches amortise
+        self.flush_at = max(settings.embedding.batch_size * 8, 64)
         self._store_down = ""  # set once a server stayed unreachable through every retry
 
     def run(self, inputs: list[str], on_item: ProgressFn | None = None) -> IngestReport:
@@ -117,7 +118,7 @@ class Ingestor:
         with writing(self.settings):  # readers never see a half-repaired store
             report = IngestReport(repaired=self.store.recover())
             records = {r.id: r for r in self.store.records().values() if r.hash}
-        finder = dedup.DuplicateFinder(self.settings.near_duplicate_threshold)
+        finder = dedup.DuplicateFinder(self.settings.ingest.near_duplicate_threshold)
         for r in records.values():
             if r.minhash:
                 finder.add(r.id, dedup.decode(r.minhash), r.text_hash)
@@ -184,11 +185,12 @@ class Ingestor:
         """Clean and chunk one loaded document under the input budget; any failure is this item's alone."""
         s = self.settings
         try:
-            with budget(s.input_budget, f"took longer than input_budget {s.input_budget:g} s"):
+            budget_s = s.limits.input_budget
+            with budget(budget_s, f"took longer than input_budget {budget_s:g} s"):
                 article = clean(item, s)
                 article.id = article.id or article_id(item, article)
                 article.origin = article.origin or item.origin
-                return article, chunk(article, s.chunk_size, s.chunk_overlap, s.max_passage_chars)
+                return article, chunk(article, s.ingest.chunk_size, s.ingest.chunk_overlap, s.limits.max_passage_chars)
         except (clean_error, BudgetExceeded) as exc:
             return ItemResult(item.origin, "failed", reason=str(exc))
         except Exception as exc:  # a cleaner bug must not lose the rest of the run
@@ -288,14 +290,3 @@ class Ingestor:
             self.store.recover()
         except Exception:
             pass
-
-
-def delete_articles(store: Store, ids: list[str]) -> dict[str, bool]:
-    """Delete articles by id; returns which existed. The keyword index follows via the store generation."""
-    from articleqa.lock import store_lock
-
-    with store_lock(store.settings, "articleqa articles delete"), writing(store.settings):
-        result = {i: store.delete_article(i) for i in ids}
-        if any(result.values()):
-            store.bump_generation()
-    return result

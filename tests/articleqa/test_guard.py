@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from articleqa.cli import app
-from articleqa.guard import run
+from cli.guard import run
+from cli.main import app
 from tests.conftest import REPO, make_article
 
 

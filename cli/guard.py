@@ -41,9 +41,14 @@ def describe(exc: BaseException) -> str:
     except ImportError:  # pragma: no cover - pydantic is a dependency
         ValidationError = ()  # type: ignore[assignment]  # noqa: N806
     if isinstance(exc, ValidationError):
+        from articleqa.settings import FLAT
+
+        flat_of = {where: name for name, where in FLAT.items()}
         parts = []
         for err in exc.errors():
-            field = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+            loc = tuple(str(p) for p in err.get("loc", ()))
+            # ("answer", "reference_date") is the flat setting reference_date, ARTICLEQA_REFERENCE_DATE.
+            field = flat_of.get(loc[:2], ".".join(loc)) if loc else "settings"
             msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
             parts.append(f"setting {field} (ARTICLEQA_{field.upper()}): {msg}")
         return "; ".join(parts)

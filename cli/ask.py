@@ -1,0 +1,91 @@
+"""`articleqa ask`: answer one question from the stored articles, with checked citations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    CollOpt,
+    StoreOpt,
+    UrlOpt,
+    check_mode,
+    emit_json,
+    fail,
+    make_settings,
+    parse_date,
+)
+
+
+def ask_command(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.", show_default=False)],
+    source: Annotated[str | None, typer.Option(help="Only articles from this source (e.g. 'Japan Today').")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only articles published on or after this date (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only articles published on or before this date (YYYY-MM-DD).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="extractive (no LLM, default) or llm.")] = None,
+    reference_date: Annotated[
+        str | None, typer.Option(help="Date that 'last week' etc. count from (default today).")
+    ] = None,
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible endpoint for --mode llm.")] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    collection: CollOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the structured result as JSON.")] = False,
+) -> None:
+    """Answer a question from the stored articles, with numbered, checked citations.
+
+    Exit code: 0 answered, 3 refused (the articles do not say), 2 error.
+
+    Examples:
+
+      articleqa ask "Who accompanied Kim?"
+
+      articleqa ask "What did Xi say last week?" --source "Japan Today" --json
+
+      articleqa ask "Who accompanied Kim?" --mode llm --llm-url http://localhost:11434/v1
+    """
+    from articleqa.lock import busy_reason
+    from articleqa.rwlock import StoreWriting, last_wait, reading
+    from articleqa.store import StoreError
+    from qa.ask import Asker, Request, warm_up
+
+    check_mode(mode)
+    parse_date(reference_date, "--reference-date")
+    settings = make_settings(
+        store_path=store,
+        chroma_url=chroma_url,
+        collection=collection,
+        reference_date=reference_date,
+        llm_base_url=llm_url,
+    )
+    warm_up(settings)  # models load before the store is held, so an ingest waits for the search alone
+    try:
+        with reading(settings) as lease:
+            asker = Asker(settings)
+            asker.after_retrieval = lease.release  # answering and checking need the store no more
+            answer = asker.ask(
+                Request(
+                    question,
+                    source=source,
+                    since=parse_date(since, "--since"),
+                    until=parse_date(until, "--until"),
+                    mode=mode,
+                )
+            )
+    except (StoreError, StoreWriting) as exc:
+        fail(busy_reason(settings, exc))
+    answer.timings["store_wait"] = last_wait()
+    if as_json:
+        emit_json(answer.to_dict(), ensure_ascii=False)
+    else:
+        from qa.render import print_answer
+
+        print_answer(answer)
+    raise typer.Exit(EXIT_REFUSED if answer.refused else EXIT_OK)
