@@ -7,7 +7,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from articleqa.store import StoreError
+
+class CopyRefused(RuntimeError):
+    """The read-only store cannot be read from a copy; the message names the cause and the fix."""
+
 
 _copies: dict[Path, Path] = {}
 
@@ -25,7 +28,7 @@ def readable_copy(folder: Path, max_mb: float) -> Path:
     Returns:
         The copy's folder: reads there see exactly what the store held when it was copied.
     Raises:
-        StoreError: the store is too large to copy, or cannot be read or copied; the message names the fix.
+        CopyRefused: the store is too large to copy, or cannot be read or copied; the message names the fix.
     """
     folder = folder.resolve()
     if folder in _copies:
@@ -34,7 +37,7 @@ def readable_copy(folder: Path, max_mb: float) -> Path:
     try:
         size = _size_mb(folder)
         if size > max_mb:
-            raise StoreError(f"the store {folder} is read-only and too large to read from a copy ({size:.0f} MiB > "
+            raise CopyRefused(f"the store {folder} is read-only and too large to read from a copy ({size:.0f} MiB > "
                              f"readonly_copy_mb {max_mb:g}); {fix}")
         target = Path(tempfile.mkdtemp(prefix="articleqa-readonly-")) / "store"
         # Locks and derived caches stay behind: the copy is only read, and caches live with the original.
@@ -42,7 +45,7 @@ def readable_copy(folder: Path, max_mb: float) -> Path:
         for f in [target, *target.rglob("*")]:
             f.chmod(0o700 if f.is_dir() else 0o600)
     except OSError as exc:
-        raise StoreError(f"the store {folder} is read-only and could not be copied to read it ({exc.strerror or exc});"
+        raise CopyRefused(f"the store {folder} is read-only and could not be copied to read it ({exc.strerror or exc});"
                          f" {fix}") from exc
     atexit.register(shutil.rmtree, target.parent, True)
     _copies[folder] = target

@@ -260,9 +260,12 @@ def open_client(settings: Settings):
     path = Path(settings.store.path)
     if read_only_store(path):
         # Chroma writes its SQLite file even to read; answer from a private copy instead (see readable_copy).
-        from articleqa.readonly import readable_copy
+        from articleqa.readonly import CopyRefused, readable_copy
 
-        path = readable_copy(path, settings.limits.readonly_copy_mb)
+        try:
+            path = readable_copy(path, settings.limits.readonly_copy_mb)
+        except CopyRefused as exc:
+            raise StoreError(str(exc), fatal=True) from exc
     try:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
