@@ -26,6 +26,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+# The checkout whose `articleqa` runs the scenario (--repo: e.g. an older one, for a before/after comparison).
+TARGET = REPO
 
 from tests.conftest import make_article  # noqa: E402  (one synthetic-article generator for tests and benches)
 
@@ -54,13 +56,13 @@ class Outcome:
 
 def _env(store: Path) -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "ARTICLEQA_STORE_PATH": str(store),
-            "ARTICLEQA_COLLECTION": "concurrency", "PYTHONPATH": str(REPO)}
+            "ARTICLEQA_COLLECTION": "concurrency", "PYTHONPATH": str(TARGET)}
 
 
 def _cli(args: list[str], store: Path, timeout: float = 900,
          extra: dict[str, str] | None = None) -> tuple[int, float, str, str]:
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "articleqa", *args], cwd=REPO, env={**_env(store), **(extra or {})},
+    p = subprocess.run([sys.executable, "-m", "articleqa", *args], cwd=TARGET, env={**_env(store), **(extra or {})},
                        capture_output=True, text=True, timeout=timeout)
     return p.returncode, time.perf_counter() - t, p.stdout, p.stderr
 
@@ -157,7 +159,10 @@ def main() -> None:
     ap.add_argument("--loops", type=int, default=4)
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--sentences", type=int, default=30, help="sentences per synthetic article")
+    ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose articleqa runs the scenario")
     a = ap.parse_args()
+    global TARGET
+    TARGET = a.repo.resolve()
     out = run_scenario(a.work, a.articles, a.loops, a.seed, a.sentences)
     secs = [s for _, _, s, _ in out.asks]
     refused = [e for _, rc, _, e in out.asks if rc not in (0, 3)]
