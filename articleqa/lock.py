@@ -79,6 +79,19 @@ def busy_message(settings: Settings, info: dict[str, object], write: bool) -> st
     return f"another articleqa process is reading {store}; try again when it has finished, or {SERVER_HINT}"
 
 
+def busy_reason(settings: Settings, exc: BaseException) -> str:
+    """The one-line message for a reader that could not read: a store error as it is, a long write with its
+    writer named."""
+    if isinstance(exc, TimeoutError):
+        path = lock_file(settings)
+        info = holder(path) if path else {}
+        who = f"{info.get('role')} (pid {info.get('pid')})" if info.get("role") else "an ingest"
+        wait = settings.limits.read_wait
+        return (f"{who} kept {settings.store.path} busy writing for more than read_wait {wait:g} s; "
+                f"try again, raise ARTICLEQA_READ_WAIT, or {SERVER_HINT}")
+    return str(exc)
+
+
 def _open(path: Path, write: bool) -> int | None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -86,10 +86,13 @@ def migrate(
         StoreError: a store cannot be opened or written, or source and target are the same collection.
     """
     from articleqa.lock import store_lock
+    from articleqa.rwlock import writing
 
     if same_store(source, target):
         raise StoreError(f"source and target are the same collection: {describe(source)}")
-    with store_lock(source, "articleqa migrate", write=False), store_lock(target, "articleqa migrate"):
+    # Questions on the target wait (up to read_wait) while it is copied into: they never read half a copy.
+    with store_lock(source, "articleqa migrate", write=False), store_lock(target, "articleqa migrate"), \
+            writing(target):
         src, dst = _open(source), _open(target)
         report = MigrateReport(repaired=dst.recover())
         total = src.articles.count()

@@ -8,12 +8,13 @@ environment as `ARTICLEQA_<GROUP>__<FIELD>` (`ARTICLEQA_RETRIEVAL__TOP_K=8`), an
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -94,6 +95,44 @@ class IngestSettings(BaseModel):
     exclude: list[str] = Field(default_factory=list, description="Glob patterns of files in folders to skip.")
 
 
+class LimitsSettings(BaseModel):
+    """What one input (file, record, URL, feed entry) or question may cost (docs/limits.md)."""
+
+    input_budget: float = Field(
+        60.0, description="Wall-clock seconds one input may take to load, clean and chunk; past it the input fails "
+        "with one line and the run goes on (0 = unlimited).",
+    )
+    http_deadline: float = Field(
+        30.0, description="Total seconds for one URL or feed: connect and every read together (http_timeout bounds "
+        "each single connect or read).",
+    )
+    max_article_chars: int = Field(
+        400_000, description="Longest cleaned article text (characters); longer inputs are rejected. The longest "
+        "article of the shared dev corpora has 100,000; 400,000 is about 570 passages to embed.",
+    )
+    max_passage_chars: int = Field(
+        2000, description="Longest passage (characters): a longer sentence is split at whitespace.",
+    )
+    max_html_mb: float = Field(10.0, description="Largest HTML page (MiB) handed to the HTML parser.")
+    max_html_depth: int = Field(
+        128, description="Deepest element nesting kept; deeper wrapper tags are dropped (their text is kept).",
+    )
+    max_html_attributes: int = Field(
+        64, description="Most attributes kept on one HTML element; the rest are dropped before parsing.",
+    )
+    max_question_chars: int = Field(2000, description="Longest question (characters); longer ones are refused.")
+    max_bad_lines: int = Field(
+        20, description="Bad JSONL lines reported one by one per file; the rest are counted in one line.",
+    )
+    readonly_copy_mb: float = Field(
+        1024.0, description="A read-only embedded store up to this size (MiB) is answered from a private temporary "
+        "copy (Chroma writes its files even to read); a larger one fails with one line saying how to proceed.",
+    )
+    read_wait: float = Field(
+        30.0, description="Seconds a question waits for an ingest's current write to finish on the embedded store.",
+    )
+
+
 class RetrievalSettings(BaseModel):
     """Hybrid retrieval: dense plus BM25, fused and re-scored."""
 
@@ -122,6 +161,18 @@ class AnswerSettings(BaseModel):
     reference_date: str | None = Field(
         None, description="ISO date that 'last week' and similar phrases are relative to (default: today)."
     )
+
+    @field_validator("reference_date")
+    @classmethod
+    def _iso_reference_date(cls, value: str | None) -> str | None:
+        # Checked here, once, so a bad --reference-date or ARTICLEQA_REFERENCE_DATE is a usage error, not a crash.
+        if value is None or not str(value).strip():
+            return None
+        try:
+            return dt.date.fromisoformat(str(value).strip()).isoformat()
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date like 2025-09-04") from None
+
     # Extractive score mix (sums to 1 before the answer-type penalty): dense similarity carries paraphrase, lexical
     # overlap names and rare words, retrieval rank breaks ties. Tuned with bench/calibrate_refusal.py.
     dense_weight: float = Field(0.55, description="Extractive score weight of the sentence's dense similarity.")
@@ -187,6 +238,7 @@ GROUPS: dict[str, type[BaseModel]] = {
     "store": StoreSettings,
     "embedding": EmbeddingSettings,
     "ingest": IngestSettings,
+    "limits": LimitsSettings,
     "retrieval": RetrievalSettings,
     "answer": AnswerSettings,
     "llm": LLMSettings,
@@ -258,6 +310,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

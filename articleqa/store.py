@@ -257,11 +257,29 @@ def open_client(settings: Settings):
 
         # chromadb raises several types for "not reachable"; with_retry turns them into one clear line.
         return with_retry(settings, "connect", connect)
+    path = Path(settings.store.path)
+    if read_only_store(path):
+        # Chroma writes its SQLite file even to read; answer from a private copy instead (see readable_copy).
+        from articleqa.readonly import CopyRefused, readable_copy
+
+        try:
+            path = readable_copy(path, settings.limits.readonly_copy_mb)
+        except CopyRefused as exc:
+            raise StoreError(str(exc), fatal=True) from exc
     try:
-        settings.store.path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.store.path), settings=chroma_settings)
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
         raise StoreError(f"cannot open the store at {settings.store.path}: {one_line(exc)}") from exc
+
+
+def read_only_store(folder: Path) -> bool:
+    """Whether an existing embedded store folder cannot be written by this process (read-only mount or
+    permissions)."""
+    db = folder / "chroma.sqlite3"
+    if not db.exists():
+        return False
+    return disk_problem(folder) == "read-only" or not (os.access(folder, os.W_OK) and os.access(db, os.W_OK))
 
 
 class Store:
@@ -462,9 +480,12 @@ class Store:
 
         The keyword index and other processes follow through the generation token, bumped once when any went.
         """
-        result = {i: self.delete_article(i) for i in ids}
-        if any(result.values()):
-            self.bump_generation()
+        from articleqa.rwlock import writing
+
+        with writing(self.settings):  # readers (ask, articles list) wait for the delete, never see half of it
+            result = {i: self.delete_article(i) for i in ids}
+            if any(result.values()):
+                self.bump_generation()
         return result
 
     def _delete_stale(self, article_id: str, keep: str) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from cli.common import EXIT_OK, EXIT_PARTIAL, CollOpt, StoreOpt, UrlOpt, fail, make_settings
+from cli.common import EXIT_OK, EXIT_PARTIAL, CollOpt, StoreOpt, UrlOpt, emit_json, fail, make_settings
 
 articles_app = typer.Typer(help="List or delete stored articles.", no_args_is_help=True)
 
@@ -26,24 +25,28 @@ def list_command(
       articleqa articles list --json
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from articleqa.catalog import list_articles
-    from articleqa.lock import store_lock
+    from articleqa.lock import busy_reason
+    from articleqa.rwlock import StoreWriting, reading
+    from articleqa.safe_text import one_line_safe
     from articleqa.store import StoreError
 
     settings = make_settings(store_path=store, chroma_url=chroma_url, collection=collection)
     try:
-        with store_lock(settings, "articleqa articles list", write=False):
+        with reading(settings):
             rows = list_articles(settings)
-    except StoreError as exc:
-        fail(str(exc))
+    except (StoreError, StoreWriting) as exc:
+        fail(busy_reason(settings, exc))
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        emit_json(rows)
         return
     table = Table("id", "title", "date", "source", "passages")
     for r in rows:
-        table.add_row(r["id"], r["title"], r["date"], r["source"], str(r["passages"]))
+        # Stored fields are untrusted: control characters are shown escaped, never sent to the terminal.
+        table.add_row(*(escape(one_line_safe(str(r[k]))) for k in ("id", "title", "date", "source", "passages")))
     Console().print(table)
     typer.echo(f"{len(rows)} articles", err=True)
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from cli.common import EXIT_OK, EXIT_REFUSED, CollOpt, StoreOpt, UrlOpt, check_mode, fail, make_settings, parse_date
+from cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    CollOpt,
+    StoreOpt,
+    UrlOpt,
+    check_mode,
+    emit_json,
+    fail,
+    make_settings,
+    parse_date,
+)
 
 
 def ask_command(
@@ -41,11 +51,13 @@ def ask_command(
 
       articleqa ask "Who accompanied Kim?" --mode llm --llm-url http://localhost:11434/v1
     """
-    from articleqa.lock import store_lock
+    from articleqa.lock import busy_reason
+    from articleqa.rwlock import StoreWriting, last_wait, reading
     from articleqa.store import StoreError
-    from qa.ask import Asker, Request
+    from qa.ask import Asker, Request, warm_up
 
     check_mode(mode)
+    parse_date(reference_date, "--reference-date")
     settings = make_settings(
         store_path=store,
         chroma_url=chroma_url,
@@ -53,9 +65,12 @@ def ask_command(
         reference_date=reference_date,
         llm_base_url=llm_url,
     )
+    warm_up(settings)  # models load before the store is held, so an ingest waits for the search alone
     try:
-        with store_lock(settings, "articleqa ask", write=False):
-            answer = Asker(settings).ask(
+        with reading(settings) as lease:
+            asker = Asker(settings)
+            asker.after_retrieval = lease.release  # answering and checking need the store no more
+            answer = asker.ask(
                 Request(
                     question,
                     source=source,
@@ -64,10 +79,11 @@ def ask_command(
                     mode=mode,
                 )
             )
-    except StoreError as exc:
-        fail(str(exc))
+    except (StoreError, StoreWriting) as exc:
+        fail(busy_reason(settings, exc))
+    answer.timings["store_wait"] = last_wait()
     if as_json:
-        typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        emit_json(answer.to_dict(), ensure_ascii=False)
     else:
         from qa.render import print_answer
 

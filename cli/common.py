@@ -26,9 +26,21 @@ def make_settings(**overrides: object) -> Settings:
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    """One line on stderr naming the input and the reason, then exit with `code`."""
-    typer.echo(f"error: {message}", err=True)
+    """One line on stderr naming the input and the reason (control characters escaped), then exit with `code`;
+    under --json the message goes into the JSON printed on stdout (cli/guard.py)."""
+    from articleqa.safe_text import one_line_safe
+    from cli.guard import note_error
+
+    note_error(message)
+    typer.echo(f"error: {one_line_safe(message)}", err=True)
     raise typer.Exit(code)
+
+
+def emit_json(value: object, **dumps: object) -> None:
+    """Print a command's JSON result on stdout (the guard then prints no error JSON of its own)."""
+    from cli.guard import emit_json as emit
+
+    emit(value, **dumps)
 
 
 def check_mode(mode: str | None) -> None:

@@ -17,7 +17,8 @@ app = typer.Typer(
     name="articleqa",
     help="Question answering over news articles, with every claim cited to its passage.\n\n"
     'Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve'
-    "\n\n  articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000",
+    "\n\n  articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000"
+    "\n\nAdd --debug to any command to see the traceback of an unexpected error.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -31,14 +32,13 @@ app.command("serve")(serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point; `argv` (without the program name) defaults to the command line."""
+    """Console entry point; `argv` (without the program name) defaults to the command line. Every failure is one
+    line (valid JSON under --json); `--debug` shows tracebacks (cli/guard.py)."""
     from articleqa.settings import offline_environment
+    from cli.guard import run
 
     offline_environment()
-    try:
-        app(args=argv)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    sys.exit(run(app, argv))
 
 
 if __name__ == "__main__":

@@ -11,22 +11,24 @@ from articleqa.text import Span, split_sentences
 def content_hash(article: Article) -> str:
     """Hash of everything that, when changed, must re-create the article's passages."""
     key = "\x1f".join([article.text, article.title, article.date, article.source, article.url, article.author])
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()  # same hash for valid text
 
 
-def chunk(article: Article, size: int = 700, overlap: int = 1) -> list[Passage]:
+def chunk(article: Article, size: int = 700, overlap: int = 1, max_chars: int = 2000) -> list[Passage]:
     """Group consecutive sentences into passages of about `size` characters.
 
     Args:
         article: the cleaned article; offsets refer to `article.text`.
         size: target passage length in characters; a single longer sentence becomes its own passage.
         overlap: how many sentences of a passage are repeated at the start of the next one.
+        max_chars: no passage is longer: a longer "sentence" (text without sentence ends) is cut at whitespace,
+            or mid-word when it has none.
     Returns:
         Passages in article order, with ids derived from the article id and content hash (stable across runs).
     """
-    sentences = split_sentences(article.text)
+    sentences = [piece for s in split_sentences(article.text) for piece in _pieces(s, max(max_chars, 1))]
     digest = content_hash(article)[:12]
-    groups = _group(sentences, size, overlap)
+    groups = _group(sentences, min(size, max(max_chars, 1)), overlap)
     passages = []
     for i, group in enumerate(groups):
         start, end = group[0].start, group[-1].end
@@ -42,6 +44,24 @@ def chunk(article: Article, size: int = 700, overlap: int = 1) -> list[Passage]:
             )
         )
     return passages
+
+
+def _pieces(span: Span, max_chars: int) -> list[Span]:
+    """A sentence cut into pieces of at most `max_chars` characters, at the last whitespace before each limit."""
+    if len(span.text) <= max_chars:
+        return [span]
+    out, text, pos = [], span.text, 0
+    while len(text) - pos > max_chars:
+        cut = text.rfind(" ", pos + 1, pos + max_chars + 1)
+        cut = cut if cut > pos else pos + max_chars
+        piece = text[pos:cut].rstrip()
+        out.append(Span(piece, span.start + pos, span.start + pos + len(piece)))
+        pos = cut
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    if pos < len(text):
+        out.append(Span(text[pos:], span.start + pos, span.end))
+    return out
 
 
 def _group(sentences: list[Span], size: int, overlap: int) -> list[list[Span]]:

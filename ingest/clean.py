@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from articleqa.models import Article, RawDocument
+from articleqa.safe_text import clean_field, clean_text, strip_credentials
+from articleqa.settings import Settings
 from articleqa.text import normalize_space
+from ingest.limits import HtmlLimits, HtmlTooLarge, bound_html
 from ingest.load import normalize_date
 
 MIN_WORDS = 20
@@ -136,19 +139,27 @@ class _Guess:
     url: str = ""
 
 
-def clean(raw: RawDocument) -> Article:
+def clean(raw: RawDocument, settings: Settings | None = None) -> Article:
     """Extract the article from a raw document.
 
     Args:
         raw: a loaded document; its title/date/source/author/url (from a JSON record, feed entry or HTTP) win over
             what is guessed from the text.
+        settings: the HTML and article-size limits (defaults when None).
     Returns:
         An Article with one paragraph per line in `text`, metadata filled in and `id` set (see `article_id`).
     Raises:
         CleanError: when no article text remains (HTML without a main text, or fewer than MIN_WORDS words).
     """
+    limits = (settings or Settings()).limits
+    raw = _sanitised(raw)
     if raw.is_html:
-        lines, guess = _from_html(raw)
+        try:
+            html = bound_html(raw.text, HtmlLimits(limits.max_html_mb, limits.max_html_depth,
+                                                   limits.max_html_attributes))
+        except HtmlTooLarge as exc:
+            raise CleanError(str(exc)) from None
+        lines, guess = _from_html(RawDocument(**{**raw.__dict__, "text": html}))
         lines, more = _clean_lines(lines, page=False)
     else:
         text = raw.text
@@ -158,23 +169,35 @@ def clean(raw: RawDocument) -> Article:
         lines, more = _clean_lines(_paragraphs(text), page=not _is_record(raw))
         guess = _Guess()
     body = normalize_space("\n".join(lines))
+    if len(body) > limits.max_article_chars:
+        raise CleanError(f"article text too long ({len(body):,} characters > max_article_chars "
+                         f"{limits.max_article_chars:,})")
     n = _words(body)
     if n < MIN_WORDS:
         raise CleanError(f"no article text left after cleaning ({n} words)")
-    url = raw.url or guess.url or ""
+    url = strip_credentials(raw.url or guess.url or "")
     article = Article(
         id="",
         text=body,
-        title=raw.title or guess.title or more.title,
+        title=clean_field(raw.title or guess.title or more.title),
         url=url,
-        date=raw.date or guess.date or more.date,
-        source=raw.source or guess.source or more.source or _host(url),
-        author=raw.author or guess.author or more.author,
-        dateline=more.dateline or guess.dateline,
-        origin=raw.origin,
+        date=clean_field(raw.date or guess.date or more.date),
+        source=clean_field(raw.source or guess.source or more.source or _host(url)),
+        author=clean_field(raw.author or guess.author or more.author),
+        dateline=clean_field(more.dateline or guess.dateline),
+        origin=strip_credentials(raw.origin),
     )
     article.id = article_id(raw, article)
     return article
+
+
+def _sanitised(raw: RawDocument) -> RawDocument:
+    """The document with lone surrogates and control characters gone from its text and every field, and no
+    credentials in its URL: nothing stored or shown can carry them."""
+    fields = {k: clean_field(v) for k in ("title", "date", "source", "author", "doc_id")
+              if isinstance(v := getattr(raw, k), str)}
+    url = strip_credentials(clean_field(raw.url)) if raw.url else raw.url
+    return RawDocument(**{**raw.__dict__, **fields, "url": url, "text": clean_text(raw.text)})
 
 
 def article_id(raw: RawDocument, article: Article) -> str:
@@ -189,7 +212,7 @@ def article_id(raw: RawDocument, article: Article) -> str:
     """
     if raw.doc_id:
         return raw.doc_id
-    url = raw.url or article.url
+    url = strip_credentials(raw.url or article.url)
     if url:
         return "url-" + hashlib.sha1(normalize_url(url).encode()).hexdigest()[:16]
     return "file-" + hashlib.sha1(os.path.abspath(raw.origin).encode()).hexdigest()[:16]

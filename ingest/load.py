@@ -8,13 +8,15 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from articleqa.limits import BudgetExceeded, budget, check
 from articleqa.models import RawDocument
+from articleqa.safe_text import clean_field, redact_urls, scrub_surrogates, strip_credentials
 from articleqa.settings import Settings
 
 SUPPORTED_EXTENSIONS = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl"})
@@ -66,22 +68,46 @@ def load_inputs(inputs: list[str], settings: Settings) -> Iterator[RawDocument |
     client = None
     try:
         for item in inputs:
+            if not item.strip():
+                # Path("") is the current directory: an empty argument (an unset shell variable) must not ingest it.
+                yield LoadError(repr(item), "empty input; give a file, folder or URL")
+                continue
             if re.match(r"(?i)https?://", item):
                 if client is None:
                     client = _http_client(settings)
                 yield from _load_url(item, client, settings, allow_feed=True)
                 continue
-            path = Path(item).expanduser()
-            if path.is_dir():
-                for file in _folder_files(path, settings):
-                    yield from _load_file(file, settings)
-            elif path.exists():
-                yield from _load_file(path, settings)
-            else:
+            try:
+                path = Path(item).expanduser()
+                files = _folder_files(path, settings) if path.is_dir() else [path] if path.exists() else None
+            except (OSError, ValueError) as exc:  # a NUL in the name, an unreadable folder, a loop of links
+                yield LoadError(item, f"cannot read: {getattr(exc, 'strerror', None) or _short(exc)}")
+                continue
+            if files is None:
                 yield LoadError(item, "no such file or directory")
+            for file in files or []:
+                yield from _bounded(str(file), settings, lambda f=file: _load_file(f, settings))
     finally:
         if client is not None:
             client.close()
+
+
+def _bounded(origin: str, settings: Settings, load: Callable[[], Iterator[RawDocument | LoadError]]
+             ) -> list[RawDocument | LoadError]:
+    """Run one input's loader to completion under the input budget and turn any failure into a LoadError.
+
+    The results are collected first and yielded afterwards, so the budget never counts the consumer's time (the
+    pipeline embeds and stores between two yields) and an interrupted loader cannot end the whole run.
+    """
+    try:
+        with budget(settings.limits.input_budget, f"took longer than input_budget {settings.limits.input_budget:g} s"):
+            return list(load())
+    except (BudgetExceeded, _Reject) as exc:
+        return [LoadError(origin, str(exc))]
+    except (MemoryError, RecursionError) as exc:
+        return [LoadError(origin, f"too large or too deeply nested to load ({type(exc).__name__})")]
+    except Exception as exc:  # a loader bug must fail this input only, never the run
+        return [LoadError(origin, f"could not load ({type(exc).__name__}: {_short(exc)[:200]})")]
 
 
 def _folder_files(folder: Path, settings: Settings) -> list[Path]:
@@ -131,11 +157,11 @@ def _load_file(path: Path, settings: Settings) -> Iterator[RawDocument | LoadErr
     except OSError as exc:
         yield LoadError(origin, f"cannot read: {exc.strerror or exc}")
         return
-    yield from _load_bytes(data, ext, origin, url=None)
+    yield from _load_bytes(data, ext, origin, url=None, max_bad=settings.limits.max_bad_lines)
 
 
 def _load_bytes(data: bytes, kind: str, origin: str, url: str | None,
-                charset: str | None = None, hints: dict[str, str | None] | None = None
+                charset: str | None = None, hints: dict[str, str | None] | None = None, max_bad: int = 20
                 ) -> Iterator[RawDocument | LoadError]:
     """Parse the bytes of one file or HTTP body; `kind` is an extension (".pdf", ".html", ...)."""
     hints = {k: v for k, v in (hints or {}).items() if v}
@@ -144,14 +170,18 @@ def _load_bytes(data: bytes, kind: str, origin: str, url: str | None,
             text, meta = _pdf_text(data)
             yield RawDocument(origin=origin, text=text, url=url, **{**meta, **hints})
             return
+        if kind == ".jsonl":
+            # Line by line from the bytes: a NUL-only, binary or badly encoded line fails alone, not the file.
+            yield from _jsonl_records(data, origin, max_bad)
+            return
         text = _decode(data, charset, html=kind in _HTML_EXTENSIONS)
         if not text.strip():
             raise _Reject("empty file")
     except _Reject as exc:
         yield LoadError(origin, str(exc))
         return
-    if kind in (".json", ".jsonl"):
-        yield from _json_records(text, origin, lines=kind == ".jsonl")
+    if kind == ".json":
+        yield from _json_records(text, origin)
     elif kind in _HTML_EXTENSIONS:
         yield RawDocument(origin=origin, text=text, is_html=True, url=url, **hints)
     else:
@@ -264,29 +294,57 @@ def _reflow(text: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _json_records(text: str, origin: str, lines: bool) -> Iterator[RawDocument | LoadError]:
-    if lines:
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            where = f"{origin}:{lineno}"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield LoadError(where, f"invalid JSON: {exc.msg} (column {exc.colno})")
-                continue
-            except RecursionError:
-                yield LoadError(where, "invalid JSON: nested too deeply")
-                continue
-            yield _record(value, where)
-        return
+def _jsonl_records(data: bytes, origin: str, max_bad: int) -> Iterator[RawDocument | LoadError]:
+    """One record per JSONL line; each bad line is one LoadError (the first `max_bad`, then one count)."""
+    bad = good = 0
+    for lineno, raw_line in enumerate(data.split(b"\n"), start=1):
+        if not raw_line.strip():
+            continue
+        where = f"{origin}:{lineno}"
+        item = _jsonl_line(raw_line, where, first=lineno == 1)
+        if isinstance(item, LoadError):
+            bad += 1
+            if bad <= max_bad:
+                yield item
+            continue
+        good += 1
+        yield item
+    if bad > max_bad:
+        yield LoadError(origin, f"{bad - max_bad} more bad lines not shown (max_bad_lines {max_bad})")
+    if not bad and not good:
+        yield LoadError(origin, "empty file")
+
+
+def _jsonl_line(raw_line: bytes, where: str, first: bool) -> RawDocument | LoadError:
+    if first and raw_line.startswith(b"\xef\xbb\xbf"):
+        raw_line = raw_line[3:]
+    if b"\x00" in raw_line:
+        return LoadError(where, "binary data (NUL bytes) instead of a JSON record")
     try:
-        value = json.loads(text)
+        line = raw_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return LoadError(where, f"invalid UTF-8 (byte 0x{raw_line[exc.start]:02x} at column {exc.start + 1})")
+    value = _parse_json(line, where)
+    return value if isinstance(value, LoadError) else _record(value, where)
+
+
+def _parse_json(text: str, where: str) -> Any:
+    """json.loads, with every way it fails (syntax, a number over Python's 4300-digit limit, nesting) as a LoadError."""
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        yield LoadError(f"{origin}:{exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})")
-        return
+        return LoadError(f"{where}:{exc.lineno}" if exc.lineno > 1 else where,
+                         f"invalid JSON: {exc.msg} (column {exc.colno})")
     except RecursionError:
-        yield LoadError(origin, "invalid JSON: nested too deeply")
+        return LoadError(where, "invalid JSON: nested too deeply")
+    except ValueError as exc:  # "Exceeds the limit (4300 digits) for integer string conversion", and the like
+        return LoadError(where, f"invalid JSON: {_short(exc)[:160]}")
+
+
+def _json_records(text: str, origin: str) -> Iterator[RawDocument | LoadError]:
+    value = _parse_json(text, origin)
+    if isinstance(value, LoadError):
+        yield value
         return
     if isinstance(value, list):
         if not value:
@@ -304,12 +362,17 @@ def _record(value: Any, origin: str) -> RawDocument | LoadError:
     text = value.get("text")
     if not isinstance(text, str) or not text.strip():
         return LoadError(origin, "JSON record has no non-empty 'text'")
+    text = scrub_surrogates(text)  # "\ud800" escapes decode to lone surrogates, which cannot be encoded or stored
 
     def field(*names: str) -> str | None:
         for name in names:
             v = value.get(name)
-            if v is not None and str(v).strip():
-                return str(v).strip()
+            # Only scalars: a nested object or list is not a title (and str() of a huge one is not a field).
+            if isinstance(v, bool | dict | list) or v is None:
+                continue
+            v = clean_field(str(v)[:2000])
+            if v:
+                return v
         return None
 
     raw_date = field("publish_date", "date", "published")
@@ -319,7 +382,7 @@ def _record(value: Any, origin: str) -> RawDocument | LoadError:
         is_html=bool(_HTML_START.match(text)),
         doc_id=field("id", "doc_id"),
         title=field("title"),
-        url=field("url"),
+        url=strip_credentials(field("url") or "") or None,
         date=normalize_date(raw_date) if raw_date else None,
         source=field("source"),
         author=field("author"),
@@ -350,12 +413,19 @@ class _Response:
 
 
 def _fetch(url: str, client, settings: Settings) -> _Response:
-    """GET a URL, streaming so that an oversized body is abandoned at the limit."""
+    """GET a URL under one total deadline (connect and every read), streaming so that an oversized body is
+    abandoned at the limit."""
     import httpx
 
     limit = int(settings.ingest.max_file_mb * _MIB)
+    deadline = settings.limits.http_deadline
+    timeout = settings.ingest.http_timeout
+    # Each read waits at most http_timeout, and never past the deadline: a server dripping a byte a second cannot
+    # hold a URL longer than http_deadline even where no timer signal is available (the chat's ingest thread).
+    per_call = min(timeout, deadline) if deadline > 0 else timeout
     try:
-        with client.stream("GET", url) as resp:
+        with budget(deadline, f"took longer than http_deadline {deadline:g} s"), \
+                client.stream("GET", url, timeout=httpx.Timeout(per_call)) as resp:
             if resp.status_code >= 400:
                 raise _Reject(f"HTTP {resp.status_code} {resp.reason_phrase}".rstrip())
             declared = resp.headers.get("content-length", "")
@@ -364,49 +434,58 @@ def _fetch(url: str, client, settings: Settings) -> _Response:
                               f"{settings.ingest.max_file_mb:g})")
             chunks, total = [], 0
             for chunk in resp.iter_bytes():
+                check()
                 total += len(chunk)
                 if total > limit:
                     raise _Reject(f"response too large (over max_file_mb {settings.ingest.max_file_mb:g} MiB)")
                 chunks.append(chunk)
             ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-            return _Response(str(resp.url), ctype, resp.charset_encoding, b"".join(chunks))
+            return _Response(strip_credentials(str(resp.url)), ctype, resp.charset_encoding, b"".join(chunks))
     except httpx.TimeoutException as exc:
-        raise _Reject(f"unreachable: timed out after {settings.ingest.http_timeout:g}s") from exc
+        raise _Reject(f"unreachable: timed out after {per_call:g}s") from exc
     except httpx.ConnectError as exc:
         raise _Reject(f"unreachable: cannot connect ({_short(exc)})") from exc
     except httpx.TooManyRedirects as exc:
         raise _Reject("too many redirects") from exc
     except httpx.InvalidURL as exc:
-        raise _Reject(f"invalid URL ({exc})") from exc
+        raise _Reject(f"invalid URL ({_short(exc)})") from exc
     except httpx.HTTPError as exc:
         raise _Reject(f"request failed ({type(exc).__name__}: {_short(exc)})") from exc
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).strip() or type(exc).__name__
+    # httpx may quote the URL it failed on: never print its credentials.
+    return redact_urls(str(exc).strip()) or type(exc).__name__
 
 
 def _load_url(url: str, client, settings: Settings, allow_feed: bool,
               hints: dict[str, str | None] | None = None) -> Iterator[RawDocument | LoadError]:
-    try:
+    """One URL under its own budget; a feed's entries then each get theirs. Credentials in the URL are used for
+    the request but never stored or printed."""
+    shown = strip_credentials(url)
+    feeds: list[tuple[_Response, Any]] = []
+
+    def one() -> Iterator[RawDocument | LoadError]:
         resp = _fetch(url, client, settings)
-    except _Reject as exc:
-        yield LoadError(url, str(exc))
-        return
-    if not resp.body.strip():
-        yield LoadError(url, "empty response")
-        return
-    kind = _kind(resp)
-    if kind == "feed":
-        if allow_feed:
-            yield from _load_feed(url, resp, client, settings)
-        else:
-            yield LoadError(url, "feed entry links to another feed")
-        return
-    if kind is None:
-        yield LoadError(url, f"unsupported content type '{resp.content_type or 'unknown'}'")
-        return
-    yield from _load_bytes(resp.body, kind, url, url=resp.url, charset=resp.charset, hints=hints)
+        if not resp.body.strip():
+            raise _Reject("empty response")
+        kind = _kind(resp)
+        if kind == "feed":
+            if not allow_feed:
+                raise _Reject("feed entry links to another feed")
+            import feedparser
+
+            # Parsed here, inside the budget: a hostile feed must not stall the run either.
+            feeds.append((resp, feedparser.parse(resp.body, response_headers={"content-location": resp.url})))
+            return iter(())
+        if kind is None:
+            raise _Reject(f"unsupported content type '{resp.content_type or 'unknown'}'")
+        return _load_bytes(resp.body, kind, shown, url=resp.url, charset=resp.charset, hints=hints,
+                           max_bad=settings.limits.max_bad_lines)
+
+    yield from _bounded(shown, settings, one)
+    if feeds:
+        yield from _load_feed(shown, *feeds[0], client, settings)
 
 
 def _kind(resp: _Response) -> str | None:
@@ -429,11 +508,9 @@ def _kind(resp: _Response) -> str | None:
     return None
 
 
-def _load_feed(feed_url: str, resp: _Response, client, settings: Settings) -> Iterator[RawDocument | LoadError]:
+def _load_feed(feed_url: str, resp: _Response, parsed: Any, client, settings: Settings
+               ) -> Iterator[RawDocument | LoadError]:
     """One RawDocument per feed entry, fetched from the entry's link; entry metadata are passed as hints."""
-    import feedparser
-
-    parsed = feedparser.parse(resp.body, response_headers={"content-location": resp.url})
     entries = parsed.get("entries") or []
     if not entries:
         why = f" ({parsed.get('bozo_exception')})" if parsed.get("bozo") and not parsed.get("version") else ""
@@ -444,12 +521,17 @@ def _load_feed(feed_url: str, resp: _Response, client, settings: Settings) -> It
         if not link:
             yield LoadError(f"{feed_url}[{i}]", "feed entry has no link")
             continue
-        link = urljoin(resp.url, link)
+        link = urljoin(resp.url, str(link).strip())
+        if not re.match(r"(?i)https?://", link):
+            shown_link = strip_credentials(link)[:200]
+            yield LoadError(f"{feed_url}[{i}]", f"feed entry link is not an http(s) URL: {shown_link!r}")
+            continue
         hints = {
-            "title": (entry.get("title") or "").strip() or None,
+            "title": clean_field(str(entry.get("title") or "")) or None,
             "date": _entry_date(entry),
             # author_detail.name drops the e-mail of RSS's "ana@example.org (Ana Reporter)" form.
-            "author": ((entry.get("author_detail") or {}).get("name") or entry.get("author") or "").strip() or None,
+            "author": clean_field(str((entry.get("author_detail") or {}).get("name") or entry.get("author") or ""))
+            or None,
         }
         yield from _load_url(link, client, settings, allow_feed=False, hints=hints)
 

@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from articleqa.embed import Embedder, get_embedder
+from articleqa.limits import BudgetExceeded, budget
 from articleqa.models import Article, Passage
+from articleqa.rwlock import StoreWriting, writing
 from articleqa.settings import Settings
 from articleqa.store import ArticleRecord, ArticleWrite, Store, StoreError, one_line
 from articleqa.text import words
@@ -85,7 +87,10 @@ class Ingestor:
     def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or get_embedder(settings)
-        self.store = store or Store(settings, self.embedder)
+        if store is None:
+            with writing(settings):  # opening may create the collections: a write
+                store = Store(settings, self.embedder)
+        self.store = store
         # passages per embedding call: large batches amortise
         self.flush_at = max(settings.embedding.batch_size * 8, 64)
         self._store_down = ""  # set once a server stayed unreachable through every retry
@@ -110,8 +115,9 @@ class Ingestor:
         from ingest.load import LoadError, load_inputs
 
         t0 = time.perf_counter()
-        report = IngestReport(repaired=self.store.recover())
-        records = {r.id: r for r in self.store.records().values() if r.hash}
+        with writing(self.settings):  # readers never see a half-repaired store
+            report = IngestReport(repaired=self.store.recover())
+            records = {r.id: r for r in self.store.records().values() if r.hash}
         finder = dedup.DuplicateFinder(self.settings.ingest.near_duplicate_threshold)
         for r in records.values():
             if r.minhash:
@@ -128,16 +134,11 @@ class Ingestor:
             if isinstance(item, LoadError):
                 settle(ItemResult(item.origin, "failed", reason=item.reason))
                 continue
-            try:
-                article = clean(item)
-                article.id = article.id or article_id(item, article)
-                article.origin = article.origin or item.origin
-            except CleanError as exc:
-                settle(ItemResult(item.origin, "failed", reason=str(exc)))
+            prepared = self._prepare(item, clean, article_id, CleanError)
+            if isinstance(prepared, ItemResult):
+                settle(prepared)
                 continue
-            except Exception as exc:  # a cleaner bug must not lose the rest of the run
-                settle(ItemResult(item.origin, "failed", reason=f"could not clean: {exc!r}"))
-                continue
+            article, passages = prepared
             digest = content_hash(article)[:12]
             previous = records.get(article.id)
             if article.id in seen_ids:
@@ -167,7 +168,6 @@ class Ingestor:
                     )
                 )
                 continue
-            passages = chunk(article, self.settings.ingest.chunk_size, self.settings.ingest.chunk_overlap)
             if not passages:
                 settle(ItemResult(item.origin, "failed", article.id, article.title, reason="no text left to store"))
                 continue
@@ -181,6 +181,21 @@ class Ingestor:
         report.seconds = time.perf_counter() - t0
         return report
 
+    def _prepare(self, item, clean, article_id, clean_error) -> tuple[Article, list[Passage]] | ItemResult:
+        """Clean and chunk one loaded document under the input budget; any failure is this item's alone."""
+        s = self.settings
+        try:
+            budget_s = s.limits.input_budget
+            with budget(budget_s, f"took longer than input_budget {budget_s:g} s"):
+                article = clean(item, s)
+                article.id = article.id or article_id(item, article)
+                article.origin = article.origin or item.origin
+                return article, chunk(article, s.ingest.chunk_size, s.ingest.chunk_overlap, s.limits.max_passage_chars)
+        except (clean_error, BudgetExceeded) as exc:
+            return ItemResult(item.origin, "failed", reason=str(exc))
+        except Exception as exc:  # a cleaner bug must not lose the rest of the run
+            return ItemResult(item.origin, "failed", reason=f"could not clean: {type(exc).__name__}: {one_line(exc)}")
+
     def _alias(self, kept: str, alias: str, queue: list[_Pending]) -> None:
         # The kept article may still be waiting in this run's queue: its record does not exist yet.
         for p in queue:
@@ -189,7 +204,8 @@ class Ingestor:
                 if alias not in p.previous.aliases:
                     p.previous.aliases.append(alias)
                 return
-        self.store.add_alias(kept, alias)
+        with writing(self.settings):
+            self.store.add_alias(kept, alias)
 
     def _flush(self, queue: list[_Pending], report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
         if not queue:
@@ -205,8 +221,18 @@ class Ingestor:
             return
         texts = [embedding_text(p) for item in queue for p in item.passages]
         t = time.perf_counter()
-        vectors = self.embedder.encode_passages(texts)
+        vectors = self.embedder.encode_passages(texts)  # outside the store lock: questions go on meanwhile
         report.embed_seconds += time.perf_counter() - t
+        try:
+            with writing(self.settings):
+                self._write(queue, vectors, report, settle)
+        except StoreWriting as exc:  # a stuck reader: these articles fail, the next run stores them
+            for item in queue:
+                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
+                                  reason=f"not stored: {exc}"))
+
+    def _write(self, queue: list[_Pending], vectors, report: IngestReport,
+               settle: Callable[[ItemResult], None]) -> None:
         writes = []
         row = 0
         for item in queue:
@@ -232,7 +258,10 @@ class Ingestor:
             self._roll_back()
             for w in writes:
                 self._write_one(w, report, settle)
-        self.store.bump_generation()
+        try:
+            self.store.bump_generation()
+        except Exception as exc:  # the server died after the writes: later articles fail at once, the run reports
+            self._store_down = f"not stored: {one_line(exc)}"
 
     def _write_one(self, w: ArticleWrite, report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
         a = w.article

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from articleqa.safe_text import one_line_safe
 from articleqa.settings import Settings
 from ingest.pipeline import Ingestor, IngestReport, ItemResult
 
@@ -40,12 +41,13 @@ def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False
             elapsed = max(time.perf_counter() - start, 1e-6)
             done = progress.tasks[0].completed + 1
             rate = f"{done / elapsed:.1f} art/s, {passages / elapsed:.1f} pass/s"
-            progress.update(task, advance=1, passages=passages, rate=rate, current=result.origin[-40:])
+            origin, reason = escape(one_line_safe(result.origin)), escape(one_line_safe(result.reason))
+            progress.update(task, advance=1, passages=passages, rate=rate, current=origin[-40:])
             if result.status == "failed":
                 # soft_wrap: one input, one line, even when stderr is not a terminal (rich would wrap at 80)
-                console.print(f"[red]error[/]: {escape(result.origin)}: {escape(result.reason)}", soft_wrap=True)
+                console.print(f"[red]error[/]: {origin}: {reason}", soft_wrap=True)
             elif not quiet and result.status == "duplicate":
-                console.print(f"duplicate: {result.origin}: {result.reason}", markup=False, soft_wrap=True)
+                console.print(f"duplicate: {origin}: {reason}", soft_wrap=True)
 
         report = ingestor.run(inputs, on_item=on_item)
     if report.repaired:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,6 +52,8 @@ class Asker:
         self.answerers = Answerers(settings, self.embedder)
         self.checker = CitationChecker(self.embedder, settings.answer)
         self.rewriter = QueryRewriter(settings)
+        # Called once retrieval is done: a short-lived reader gives the store back to a waiting ingest here.
+        self.after_retrieval: Callable[[], None] | None = None
 
     # ---- public API ------------------------------------------------------------------------------------------
     def ask(self, request: Request | str) -> Answer:
@@ -65,7 +67,15 @@ class Asker:
 
     def stream(self, request: Request | str) -> Iterator[AskEvent]:
         """Answer a question step by step; the last event is `done` with the checked Answer."""
-        turn = self.prepare(Request(request) if isinstance(request, str) else request)
+        req, problem = _prepared(Request(request) if isinstance(request, str) else request,
+                                 self.settings.limits.max_question_chars)
+        if problem:  # nothing to look up (markup, no words, too long): refuse before touching the store
+            answer = Answer(question=req.question, answer=problem, refused=True, refusal_reason=problem,
+                            rewritten_query=req.question, mode=req.mode or self.settings.answer.mode)
+            yield AskEvent("sources", passages=[])
+            yield AskEvent("done", text=answer.answer, answer=answer)
+            return
+        turn = self.prepare(req)
         yield AskEvent("query", text=turn.query)
         yield AskEvent("sources", passages=turn.passages)
         answerer = self.answerers.select(turn)
@@ -95,6 +105,8 @@ class Asker:
         if field:  # "Who wrote the article about X?": find the article about X, then read its record
             query = record_topic(query)
         query, retrieval, notices = self.retrieve(req, query)
+        if self.after_retrieval is not None:
+            self.after_retrieval()
         timings.update(retrieval.timings)
         mode = req.mode or self.settings.answer.mode
         return Turn(req, query, retrieval.passages, mode, field, notices, timings, started)
@@ -199,6 +211,26 @@ class Asker:
             return self.ask(Request(**{"history": [], **x}))
 
         return RunnableLambda(answer).with_config(run_name="articleqa")
+
+
+def warm_up(settings: Settings) -> None:
+    """Load the embedding model and spaCy now (seconds), e.g. before a short-lived process takes the store lock."""
+    from articleqa.text import nlp
+
+    get_embedder(settings).encode_query("warm up")
+    nlp()
+
+
+def _prepared(req: Request, max_chars: int) -> tuple[Request, str]:
+    """The request with its question and history as plain, encodable text, and a refusal reason ("" if none)."""
+    from dataclasses import replace
+
+    from articleqa.safe_text import clean_text
+    from qa.question_guard import prepare_question
+
+    question, problem = prepare_question(req.question, max_chars)
+    history = [(prepare_question(q, max_chars)[0], clean_text(a)) for q, a in req.history]
+    return replace(req, question=question, history=history), problem
 
 
 def publish_window(since: dt.date | None, until: dt.date | None) -> tuple[dt.date | None, dt.date | None]:

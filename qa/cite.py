@@ -102,6 +102,7 @@ class CitationChecker:
                     unsupported.append(claim.text)
                 continue
             marks: list[int] = []
+            quoted: list[tuple[str, int]] = []
             for sent, score in support:
                 p = passages[sent.passage]
                 key = (p.article_id or p.id, sent.span.start, sent.span.end)
@@ -111,7 +112,8 @@ class CitationChecker:
                     citations.append(passage_citation(numbers[key], p, span.text, span.start, span.end, score))
                 if numbers[key] not in marks:
                     marks.append(numbers[key])
-            parts.append(("\n" if claim.newline_before and parts else "") + _with_markers(claim.text, marks))
+                    quoted.append((sent.span.text, numbers[key]))
+            parts.append(("\n" if claim.newline_before and parts else "") + _shown(claim.text, quoted, sentences))
         text = re.sub(r" ?\n ?", "\n", " ".join(parts)).strip()
         return CheckedAnswer(text=text, citations=citations, unsupported=unsupported)
 
@@ -230,6 +232,53 @@ def is_connective(text: str) -> bool:
         return True
     rest = [w for w in content_words(text) if w not in _META_WORDS]
     return not rest
+
+
+def _shown(claim: str, quoted: list[tuple[str, int]], sentences: list[_Sentence]) -> str:
+    """What is shown for a claim: what is shown is what is cited.
+
+    A quoted claim (found verbatim in a passage) that runs over several passage sentences, a heading glued to the
+    sentence after it for instance, is shown as those sentences, each followed by its own marker: every segment
+    before an [n] then lies inside citation n's sentence. A paraphrase (an LLM's) is held to the support threshold.
+    """
+    marks = [n for _, n in quoted]
+    texts = [text for text, _ in quoted]
+    if len(quoted) == 1 and inside(claim, texts):
+        return _with_markers(claim, marks)
+    # Quoted verbatim, or holding its quotes plus something else (a heading): show exactly the cited sentences.
+    if _contained(claim, sentences) or any(inside(text, [claim]) for text in texts):
+        return " ".join(_with_markers(text, [n]) for text, n in quoted)
+    return _with_markers(claim, marks)
+
+
+def inside(segment: str, quotes: list[str]) -> bool:
+    """Whether an answer segment lies inside the quoted sentences (punctuation, case and spacing aside)."""
+    seg = _norm(segment)
+    return bool(seg) and seg in _norm(" ".join(quotes))
+
+
+# " (4 September 2025)" after a relative day word: the checker's own annotation, not part of any quote.
+_DATE_NOTE = re.compile(r" \(\d{1,2} [A-Z][a-z]+ \d{4}\)")
+
+
+def segments_outside(answer: str, quotes: dict[int, str]) -> list[str]:
+    """The answer segments (text before each [n] group) that do not lie inside their citations' sentences.
+
+    Args:
+        answer: a checked answer with [n] markers (the trailing "(Published: ...)" line is ignored).
+        quotes: citation number -> quoted sentence.
+    Returns:
+        The offending segments ([] when what is shown is what is cited).
+    """
+    body = answer.split("\n(Published:")[0]
+    out, pos = [], 0
+    for m in re.finditer(r"(?:\[\d+\])+", body):
+        segment = _DATE_NOTE.sub("", body[pos : m.start()]).strip()
+        pos = m.end()
+        numbers = [int(n) for n in re.findall(r"\d+", m.group())]
+        if re.search(r"\w", segment) and not inside(segment, [quotes.get(n, "") for n in numbers]):
+            out.append(segment)
+    return out
 
 
 def _with_markers(text: str, marks: list[int]) -> str:

@@ -141,6 +141,10 @@ _RELATIVE = re.compile(
 _EXPLICIT_AFTER = re.compile(
     rf"^\s*(?:\(|,?\s*{_MONTH}\s+\d|,?\s*\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|,?\s*\d{{4}}-)", re.I
 )
+# "every Tuesday", "each other Friday", "every second Monday": a recurring day, not one date.
+_RECURRING_BEFORE = re.compile(
+    r"\b(?:every|each)(?:\s+(?:other|second|third|fourth|last|first|single|coming))?\s+$", re.IGNORECASE
+)
 _FUTURE_CUE = re.compile(r"\b(?:will|next|scheduled|due to|plans? to|expected to|is to|are to|until)\b", re.I)
 _REL_OFFSETS = {"yesterday": -1, "today": 0, "tonight": 0, "tomorrow": 1, "last night": -1}
 
@@ -160,8 +164,10 @@ def resolve_relative_dates(sentence: str, published: date) -> str:
     out: list[str] = []
     last = 0
     for m in _RELATIVE.finditer(sentence):
-        if _EXPLICIT_AFTER.match(sentence[m.end() :]):
+        if _EXPLICIT_AFTER.match(sentence[m.end() : m.end() + 40]):
             continue
+        if _RECURRING_BEFORE.search(sentence[max(0, m.start() - 40) : m.start()]):
+            continue  # a recurring day has no single calendar date
         if m.group("wd"):
             prefix = sentence[max(0, m.start() - 60) : m.start()]
             when = weekday_date(m.group("wd"), published, future=bool(_FUTURE_CUE.search(prefix)))

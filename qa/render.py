@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 
 from articleqa.models import Answer
+from articleqa.safe_text import terminal_safe
+
+
+def escape(text: object) -> str:
+    """Stored text is untrusted: no rich markup and no control characters (ESC, NUL, ...) reach the terminal."""
+    return _markup_escape(terminal_safe(str(text)))
 
 
 def print_answer(answer: Answer, console: Console | None = None) -> None:
@@ -33,7 +39,8 @@ def print_answer(answer: Answer, console: Console | None = None) -> None:
         console.print("\n[bold]Nearest passages[/]")
         for i, p in enumerate(answer.passages[:3], 1):
             console.print(
-                f"{i}. {escape(p.title or p.article_id)} ({escape(p.source)}, {p.date}): {escape(p.text[:200])}…"
+                f"{i}. {escape(p.title or p.article_id)} ({escape(p.source)}, {escape(p.date)}): "
+                f"{escape(p.text[:200])}…"
             )
     for s in answer.unsupported:
         console.print(f"[red]removed (no passage supports it):[/] {escape(s)}")

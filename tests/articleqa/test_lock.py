@@ -1,4 +1,5 @@
-"""The embedded-store lock, with real processes: the chat owns its store, a second writer fails at once and clearly."""
+"""The embedded-store lock, with real processes: the chat owns its store, a second writer fails at once and clearly,
+readers (ask, articles list) are not refused."""
 
 from __future__ import annotations
 
@@ -69,10 +70,11 @@ def test_cli_writers_fail_at_once_while_the_chat_holds_the_store(tmp_path):
 
         deleted = cli("articles", "delete", "some-id", store=store)
         assert deleted.returncode == 2 and f"the chat (pid {chat.pid})" in deleted.stderr
+        # Readers need no writer lock: they read between the chat's writes (articleqa.rwlock).
         asked = cli("ask", "Who accompanied Kim?", store=store)
-        assert asked.returncode == 2 and "ask in the chat" in asked.stderr
+        assert asked.returncode == 3 and "No articles are stored yet" in asked.stdout, asked.stderr
         listed = cli("articles", "list", store=store)
-        assert listed.returncode == 2 and "the chat" in listed.stderr
+        assert listed.returncode == 0, listed.stderr
         with pytest.raises(StoreBusy, match="the chat"):
             acquire(Settings(store_path=store), "test", wait=0)
     finally:

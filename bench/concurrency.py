@@ -1,0 +1,185 @@
+"""Questions while articles arrive on the default embedded store: an ingest and question loops as real processes.
+
+    python bench/concurrency.py --work /work/stores/concurrency --articles 80 --loops 4
+
+1. a clean store gets `--seed` articles; each question is asked `--idle-runs` times alone (its idle time);
+2. `articleqa ingest` of `--articles` more runs while `--loops` loops each ask `articleqa ask` one after another;
+3. the store is compared with a clean run of the same articles (records, hashes, passage ids).
+
+Prints the share of questions answered (exit 0 or 3: an answer or a content refusal; 2 = refused by the store or an
+error), the slowest question against twice its idle time plus 1 s, and whether the store equals the clean run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+# The checkout whose `articleqa` runs the scenario (--repo: e.g. an older one, for a before/after comparison).
+TARGET = REPO
+
+from tests.conftest import make_article  # noqa: E402  (one synthetic-article generator for tests and benches)
+
+
+@dataclass
+class Outcome:
+    """What the scenario measured."""
+
+    idle: dict[str, float]
+    asks: list[tuple[str, int, float, str]] = field(default_factory=list)  # (question, exit code, seconds, stderr)
+    waits: list[float] = field(default_factory=list)  # seconds each question waited for the writer
+    ingest_rc: int = -1
+    ingest_s: float = 0.0
+    ingest_err: str = ""
+    store_equal: bool = False
+    store_diff: str = ""
+
+    @property
+    def answered(self) -> float:
+        return sum(1 for _, rc, _, _ in self.asks if rc in (0, 3)) / max(len(self.asks), 1)
+
+    def worst_ratio(self) -> float:
+        """Largest seconds / (2 x idle + 1) over the concurrent questions (<= 1 meets the target)."""
+        return max((s / (2 * self.idle[q] + 1) for q, _, s, _ in self.asks), default=0.0)
+
+
+def _env(store: Path) -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "ARTICLEQA_STORE_PATH": str(store),
+            "ARTICLEQA_COLLECTION": "concurrency", "PYTHONPATH": str(TARGET)}
+
+
+def _cli(args: list[str], store: Path, timeout: float = 900,
+         extra: dict[str, str] | None = None) -> tuple[int, float, str, str]:
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "articleqa", *args], cwd=TARGET, env={**_env(store), **(extra or {})},
+                       capture_output=True, text=True, timeout=timeout)
+    return p.returncode, time.perf_counter() - t, p.stdout, p.stderr
+
+
+def write_corpus(folder: Path, first: int, n: int, sentences: int) -> list[Path]:
+    """One JSONL file per article (a feed drops files one by one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(first, first + n):
+        p = folder / f"article-{i:04d}.jsonl"
+        p.write_text(json.dumps(make_article(i, sentences=sentences)) + "\n")
+        paths.append(p)
+    return paths
+
+
+def questions(n: int) -> list[str]:
+    """Questions about the seed articles (answerable before and during the ingest)."""
+    out = []
+    for i in range(n):
+        a = make_article(i)
+        person, _, rest = a["title"].partition(" unveils ")
+        out.append(f"What did {person} announce in {rest.split(' in ')[-1].split(' (')[0]}?")
+    return out
+
+
+def snapshot(store: Path) -> dict[str, object]:
+    """Records (id -> hash, passages) and passage ids of a store, for comparing with a clean run."""
+    from articleqa.embed import get_embedder
+    from articleqa.settings import Settings
+    from articleqa.store import Store
+
+    s = Settings(store_path=store, collection="concurrency")
+    st = Store(s, get_embedder(s))
+    recs = {r.id: (r.hash, r.passages, r.pending) for r in st.records().values()}
+    ids = sorted(i for page, _, _ in st.iter_passages() for i in page)
+    return {"records": recs, "passages": ids}
+
+
+def run_scenario(work: Path, articles: int, loops: int, seed: int = 6, sentences: int = 30,
+                 idle_runs: int = 2) -> Outcome:
+    """Run the whole scenario in `work` (emptied first) and return what was measured."""
+    shutil.rmtree(work, ignore_errors=True)
+    store, clean = work / "store", work / "clean"
+    seed_files = write_corpus(work / "seed", 0, seed, sentences)
+    new_files = write_corpus(work / "new", seed, articles, sentences)
+    rc, _, _, err = _cli(["ingest", *map(str, seed_files), "--quiet"], store)
+    assert rc == 0, err
+    qs = questions(seed)
+    _cli(["ask", qs[0]], store)  # page cache warm: the first run of a fresh process reads the models from disk
+    idle = {q: statistics.median(_cli(["ask", q, "--json"], store)[1] for _ in range(idle_runs)) for q in qs}
+    out = Outcome(idle=idle)
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def loop(k: int) -> None:
+        i = k
+        while not done.is_set():
+            q = qs[i % len(qs)]
+            rc, secs, stdout, err = _cli(["ask", q, "--json"], store)
+            with lock:
+                out.asks.append((q, rc, secs, err.strip().splitlines()[-1] if err.strip() else ""))
+                try:
+                    out.waits.append(float(json.loads(stdout)["timings"].get("store_wait", 0.0)))
+                except (ValueError, KeyError, TypeError):
+                    pass
+            i += loops
+
+    threads = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(loops)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # the loops are asking before the first article arrives
+    # Small embedding batches: the ingest writes every 64 passages, so questions meet many write windows.
+    out.ingest_rc, out.ingest_s, _, out.ingest_err = _cli(["ingest", str(work / "new"), "--quiet"], store,
+                                                          timeout=3600, extra={"ARTICLEQA_EMBED_BATCH_SIZE": "8"})
+    done.set()
+    for t in threads:
+        t.join()
+    rc, _, _, err = _cli(["ingest", *map(str, seed_files), str(work / "new"), "--quiet"], clean)
+    assert rc == 0, err
+    got, want = snapshot(store), snapshot(clean)
+    out.store_equal = got == want
+    if not out.store_equal:
+        missing = set(want["records"]) ^ set(got["records"])
+        out.store_diff = (f"records differ: {sorted(missing)[:5]}; "
+                          f"passages {len(got['passages'])} vs {len(want['passages'])}")
+    del new_files
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/articleqa-concurrency"))
+    ap.add_argument("--articles", type=int, default=80)
+    ap.add_argument("--loops", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--sentences", type=int, default=30, help="sentences per synthetic article")
+    ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose articleqa runs the scenario")
+    a = ap.parse_args()
+    global TARGET
+    TARGET = a.repo.resolve()
+    out = run_scenario(a.work, a.articles, a.loops, a.seed, a.sentences)
+    secs = [s for _, _, s, _ in out.asks]
+    refused = [e for _, rc, _, e in out.asks if rc not in (0, 3)]
+    print(f"idle ask: median {statistics.median(out.idle.values()):.1f} s (per question: "
+          + ", ".join(f"{v:.1f}" for v in out.idle.values()) + ")")
+    print(f"ingest of {a.articles} articles: exit {out.ingest_rc}, {out.ingest_s:.1f} s")
+    print(f"questions during the ingest: {len(out.asks)}, answered {out.answered:.1%}, refused/errors {len(refused)}")
+    if secs:
+        p95 = sorted(secs)[int(0.95 * (len(secs) - 1))]
+        print(f"ask seconds: median {statistics.median(secs):.1f}, p95 {p95:.1f}, max {max(secs):.1f}; "
+              f"worst / (2 x idle + 1) = {out.worst_ratio():.2f} (target <= 1)")
+    if out.waits:
+        print(f"waited for the writer: median {statistics.median(out.waits):.2f} s, max {max(out.waits):.2f} s")
+    print(f"store equals a clean run: {out.store_equal} {out.store_diff}")
+    for e in refused[:5]:
+        print(f"  refused: {e}")
+
+
+if __name__ == "__main__":
+    main()

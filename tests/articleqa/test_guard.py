@@ -1,0 +1,93 @@
+"""One error path for every command: usage errors and unexpected failures are one line, --json is valid JSON on
+every exit, --debug shows the traceback, and a Chroma server dying mid-ingest still gets a JSON summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cli.guard import run
+from cli.main import app
+from tests.conftest import REPO, make_article
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = run(app, args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_bad_reference_date_is_a_usage_error(capsys, tmp_path):
+    code, out, err = _run(["ask", "What happened last week?", "--reference-date", "yesterday", "--json",
+                           "--store", str(tmp_path / "s")], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert json.loads(out) == {"ok": False, "exit_code": 2,
+                               "error": "--reference-date 'yesterday': expected a date like 2025-09-04"}
+
+
+def test_bad_setting_in_the_environment_names_the_variable(capsys, monkeypatch):
+    monkeypatch.setenv("ARTICLEQA_REFERENCE_DATE", "next thursday")
+    code, _, err = _run(["articles", "list"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "ARTICLEQA_REFERENCE_DATE" in err and "Traceback" not in err
+
+
+def test_unknown_option_under_json_prints_json(capsys):
+    code, out, _ = _run(["ingest", "x", "--bogus", "--json"], capsys)
+    assert code == 2 and "No such option" in json.loads(out)["error"]
+
+
+def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(capsys, monkeypatch, tmp_path):
+    import articleqa.catalog as catalog
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(catalog, "list_articles", broken)  # fault injection: a bug deep in a command
+    args = ["articles", "list", "--json", "--store", str(tmp_path / "s")]
+    code, out, err = _run(args, capsys)
+    assert code == 2 and err.count("\n") == 1 and "articleqa articles: RuntimeError: boom second line" in err
+    assert "--debug" in err and "Traceback" not in err
+    assert json.loads(out)["ok"] is False
+    code, _, err = _run([*args, "--debug"], capsys)
+    assert code == 2 and "Traceback" in err
+
+
+def test_empty_input_argument_fails_alone(capsys, tmp_path):
+    code, out, err = _run(["ingest", "", "--json", "--store", str(tmp_path / "s")], capsys)
+    report = json.loads(out)
+    assert code == 1 and report["counts"]["failed"] == 1 and "empty input" in report["items"][0]["reason"]
+
+
+@pytest.mark.slow
+def test_questions_that_are_not_text_get_clean_answers(tmp_path):
+    env = {**os.environ, "ARTICLEQA_STORE_PATH": str(tmp_path / "s")}
+    for question, codes in (("mayor \udcff?", (0, 3)), ("<script>alert(1)</script>", (3,))):
+        got = subprocess.run([sys.executable, "-m", "articleqa", "ask", question, "--json"], cwd=REPO, env=env,
+                             capture_output=True, timeout=300)
+        assert got.returncode in codes and b"Traceback" not in got.stderr, got.stderr
+        answer = json.loads(got.stdout)
+        if "script" in question:
+            assert answer["refused"] and "only markup" in answer["answer"]
+
+
+@pytest.mark.slow
+def test_json_summary_when_the_server_dies_mid_ingest(own_chroma_server, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps(make_article(i)) for i in range(60)) + "\n")
+    env = {**os.environ, "ARTICLEQA_CHROMA_URL": own_chroma_server.url, "ARTICLEQA_COLLECTION": "guard",
+           "ARTICLEQA_CACHE_DIR": str(tmp_path / "cache"), "ARTICLEQA_CHROMA_RETRIES": "0",
+           "ARTICLEQA_EMBED_BATCH_SIZE": "8"}
+    proc = subprocess.Popen([sys.executable, "-m", "articleqa", "ingest", str(corpus), "--json"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # model loaded, the first articles written
+    own_chroma_server.kill()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode in (1, 2), err
+    data = json.loads(out)  # valid JSON whatever happened
+    assert data["ok"] is False
+    assert "Traceback" not in err

@@ -1,0 +1,214 @@
+"""Every input under limits: HTTP deadlines and byte limits against a real hostile server on 127.0.0.1, bounded
+HTML, JSONL lines that fail alone, capped passages, linear sentence splitting."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from articleqa.models import Article, RawDocument
+from articleqa.settings import Settings
+from articleqa.text import split_sentences
+from ingest.chunk import chunk
+from ingest.clean import CleanError, clean
+from ingest.limits import HtmlLimits, bound_html
+from ingest.load import LoadError, load_inputs
+
+GOOD = "The council of Exampleton voted on Monday to build a new footbridge over the Blue River, officials said. " * 3
+PAGE = f"<html><head><title>Footbridge</title></head><body><article><p>{GOOD}</p></article></body></html>".encode()
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[tuple[str, list[str]]]:
+    """A server that drips a byte a second, streams for ever, or asks for a login (base URL, Authorization seen)."""
+    auth_seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            auth_seen.append(self.headers.get("Authorization", ""))
+            try:
+                if self.path == "/drip":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.end_headers()
+                    for _ in range(120):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                elif self.path == "/endless":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    while True:
+                        self.wfile.write(b"word " * 10000)
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(PAGE)))
+                    self.end_headers()
+                    self.wfile.write(PAGE)
+            except OSError:  # the client gave up: that is the point
+                return
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{httpd.server_address[1]}", auth_seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _load(inputs: list[str], **overrides: object) -> list[RawDocument | LoadError]:
+    return list(load_inputs(inputs, Settings().with_overrides(**overrides)))
+
+
+def test_slow_drip_url_stops_at_the_total_deadline(hostile):
+    host, _ = hostile
+    t = time.monotonic()
+    got = _load([f"http://{host}/drip", f"http://{host}/page.html"], http_deadline=2.0, http_timeout=10.0)
+    assert time.monotonic() - t < 8  # each read came within http_timeout; the whole was cut at http_deadline
+    assert isinstance(got[0], LoadError) and "http_deadline 2 s" in got[0].reason
+    assert isinstance(got[1], RawDocument)  # the run went on
+
+
+def test_slow_drip_is_bounded_in_a_thread_without_signals(hostile):
+    """The chat ingests in a worker thread, where no SIGALRM can interrupt a read: the deadline still holds."""
+    host, _ = hostile
+    box: dict[str, object] = {}
+    t = time.monotonic()
+    worker = threading.Thread(target=lambda: box.update(got=_load([f"http://{host}/drip"], http_deadline=2.0)))
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and time.monotonic() - t < 10
+    assert isinstance(box["got"][0], LoadError)
+
+
+def test_endless_body_stops_at_the_byte_limit(hostile):
+    host, _ = hostile
+    got = _load([f"http://{host}/endless"], max_file_mb=1.0)
+    assert isinstance(got[0], LoadError) and "max_file_mb 1" in got[0].reason
+
+
+def test_credentials_are_sent_but_never_stored_or_shown(hostile):
+    host, auth_seen = hostile
+    got = _load([f"http://reader:s3cret@{host}/page.html"])
+    doc = got[0]
+    assert isinstance(doc, RawDocument)
+    assert "s3cret" not in doc.origin and "s3cret" not in (doc.url or "")
+    assert base64.b64encode(b"reader:s3cret").decode() in " ".join(auth_seen)
+    article = clean(doc)
+    assert "s3cret" not in json.dumps(article.__dict__)
+    bad = _load(["http://reader:s3cret@127.0.0.1:1/nothing"])[0]
+    assert isinstance(bad, LoadError) and "s3cret" not in str(bad)
+
+
+def test_empty_argument_is_not_the_current_folder():
+    got = _load([""])
+    assert len(got) == 1 and isinstance(got[0], LoadError) and "empty input" in got[0].reason
+
+
+def test_jsonl_bad_lines_fail_alone(tmp_path):
+    f = tmp_path / "mixed.jsonl"
+    f.write_bytes(
+        b"\x00\x00\x00\n"
+        + b'{"id": "big", "text": "x", "n": ' + b"9" * 5000 + b"}\n"
+        + b'{"id": "sur", "text": "The mayor \\ud800 spoke on Monday about the bridge, officials said today."}\n'
+        + b'{"id": "bad-utf8", "text": "caf\xe9"}\n'
+        + json.dumps({"id": "good", "text": GOOD, "title": "A\u001b[2JB\u0000C"}).encode() + b"\n"
+    )
+    got = _load([str(f)])
+    errors = {g.origin.rsplit(":", 1)[1]: g.reason for g in got if isinstance(g, LoadError)}
+    assert set(errors) == {"1", "2", "4"}, errors
+    assert "4300" in errors["2"] or "digits" in errors["2"]
+    docs = {g.doc_id: g for g in got if isinstance(g, RawDocument)}
+    assert set(docs) == {"sur", "good"}
+    assert "\ufffd" in docs["sur"].text
+    docs["sur"].text.encode("utf-8")  # storable
+    assert clean(docs["good"]).title == "AB C"  # the ANSI sequence and NUL are gone
+
+
+def test_bad_jsonl_lines_are_counted_past_max_bad_lines(tmp_path):
+    f = tmp_path / "junk.jsonl"
+    f.write_text("not json\n" * 50)
+    got = _load([str(f)], max_bad_lines=5)
+    assert len(got) == 6 and "45 more bad lines" in got[-1].reason
+
+
+def test_deep_nesting_is_flattened_not_rejected():
+    html = "<html><body>" + "<div>" * 10000 + f"<p>{GOOD}</p>" + "</div>" * 10000 + "</body></html>"
+    article = clean(RawDocument(origin="deep.html", text=html, is_html=True))
+    assert "footbridge" in article.text
+
+
+def test_attribute_flood_is_cut_before_parsing():
+    html = "<html><body><div " + " ".join(f'a{i}="v"' for i in range(100_000)) + f"><p>{GOOD}</p></div></body></html>"
+    t = time.monotonic()
+    article = clean(RawDocument(origin="attrs.html", text=html, is_html=True))
+    assert time.monotonic() - t < 20 and "footbridge" in article.text
+
+
+def test_normal_pages_are_not_rewritten():
+    page = "<html><head><script>if (a<b) x='<div>'</script></head><body><p class=x>hi</p></body></html>"
+    assert bound_html(page, HtmlLimits()) == page
+
+
+def test_oversized_html_and_text_are_rejected_with_the_limit():
+    with pytest.raises(CleanError, match="max_html_mb"):
+        clean(RawDocument(origin="big.html", text="<p>" + "a " * 600_000 + "</p>", is_html=True),
+              Settings(max_html_mb=1.0))
+    with pytest.raises(CleanError, match="max_article_chars"):
+        clean(RawDocument(origin="big.txt", text=GOOD * 100), Settings(max_article_chars=1000))
+
+
+def test_text_without_sentence_ends_is_cut_into_capped_passages():
+    text = "word " * 200_000
+    passages = chunk(Article(id="x", text=text.strip()), max_chars=2000)
+    assert max(len(p.text) for p in passages) <= 2000
+    assert all(text[p.start : p.end] == p.text for p in passages)
+    assert "".join(p.text for p in passages).replace(" ", "") == text.replace(" ", "")
+
+
+def test_sentence_splitting_is_linear():
+    def seconds(n: int) -> float:
+        text = "".join(f"X{i % 10} ran. " for i in range(n))
+        t = time.perf_counter()
+        assert len(split_sentences(text)) == n
+        return time.perf_counter() - t
+
+    small, large = seconds(10_000), seconds(80_000)
+    # 8x the input: linear is ~8x; the quadratic splitter was ~64x. Generous for a loaded machine.
+    assert large < 30 * max(small, 0.01)
+    assert seconds(1) >= 0 and split_sentences("." * 200_000 + "x")  # a run of dots is one linear pass
+
+
+def test_a_stuck_input_is_cut_at_the_input_budget(tmp_path, monkeypatch):
+    import ingest.load as load
+
+    f = tmp_path / "slow.txt"
+    f.write_text(GOOD)
+    other = tmp_path / "other.txt"
+    other.write_text(GOOD)
+    real = load._load_bytes
+
+    def slow(data, kind, origin, *args, **kwargs):
+        if origin.endswith("slow.txt"):
+            time.sleep(30)
+        return real(data, kind, origin, *args, **kwargs)
+
+    monkeypatch.setattr(load, "_load_bytes", slow)
+    t = time.monotonic()
+    got = _load([str(f), str(other)], input_budget=1.0)
+    assert time.monotonic() - t < 10
+    assert isinstance(got[0], LoadError) and "input_budget 1 s" in got[0].reason
+    assert isinstance(got[1], RawDocument)
