@@ -76,7 +76,13 @@ class Settings(BaseSettings):
         description="Minimum evidence score (0-1) of the best sentence; below it the question is refused "
         "(calibrated with bench/calibrate_refusal.py).",
     )
-    max_answer_sentences: int = Field(3, description="Most sentences in an extractive answer.")
+    max_answer_sentences: int = Field(
+        2, description="Most supporting sentences after the direct answer (the issue-11 layout: answer, then 1-2)."
+    )
+    llm_answer: Literal["span", "generate"] = Field(
+        "span", description="What --mode llm asks of the LLM: 'span' (copy the answer out of the 3-6 best evidence "
+        "sentences; seconds on a CPU) or 'generate' (write an answer from whole passages; 10-30 s on 2 cores).",
+    )
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint (Ollama http://localhost:11434/v1, vLLM, llama.cpp, LM Studio)."
     )
@@ -89,7 +95,15 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(256, description="Most tokens an LLM answer may generate.")
     llm_context: int = Field(4096, description="Context window for the in-process llama.cpp server.")
     reference_date: str | None = Field(
-        None, description="ISO date that 'last week' and similar phrases are relative to (default: today)."
+        None, description="ISO date that 'last week' and similar phrases are relative to (default: today). When "
+        "set (here or per question), articles published after it are not used.",
+    )
+    recency_half_life_days: float = Field(
+        30.0, description="Recency prior relative to the reference date: an article this many days older loses half "
+        "of the prior's share of its retrieval score (0 = off; measured on realtimeqa-dev, bench/README.md).",
+    )
+    recency_weight: float = Field(
+        0.2, ge=0.0, le=1.0, description="Share of a passage's retrieval score the recency prior may take (0 = off).",
     )
 
     # --- chat --------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class Asker:
         self.checker = CitationChecker(self.embedder)
         self.rewriter = QueryRewriter(settings)
         self._llm = None
+        self._span_llm = None
         self._llm_lock = threading.Lock()
 
     # ---- public API ------------------------------------------------------------------------------------------
@@ -111,6 +112,9 @@ class Asker:
             yield AskEvent("done", text=answer.answer, answer=answer)
             return
 
+        if mode == "llm" and self.settings.llm_answer == "span":
+            yield from self._llm_span_answer(req, query, passages, draft, notices, timings, t_all)
+            return
         if mode == "llm":
             yield from self._llm_answer(req, query, passages, draft, notices, timings, t_all)
             return
@@ -119,7 +123,7 @@ class Asker:
         t = time.perf_counter()
         checked = self.checker.run(text, passages)
         timings["check"] = time.perf_counter() - t
-        answer = self._finish(req, query, passages, checked, draft.short_answer, "extractive", notices, timings)
+        answer = self._finish(req, query, passages, checked, draft.short, "extractive", notices, timings)
         yield AskEvent("sources", passages=passages)
         for sentence in _sentences_for_streaming(answer.answer):
             yield AskEvent("delta", text=sentence)
@@ -142,7 +146,7 @@ class Asker:
         notices = [notice] if notice else []
         if not retrieval.passages and (filters.since or filters.until) and not (req.since or req.until):
             notices = ["No article matched the date in the question; searched all dates instead."]
-            retrieval = self.retriever.run(query, Filters(source=req.source), k=k)
+            retrieval = self.retriever.run(query, as_of(Filters(source=req.source), self._as_of(req)), k=k)
         return query, retrieval, notices
 
     # ---- steps -----------------------------------------------------------------------------------------------
@@ -158,7 +162,13 @@ class Asker:
             notice = f"Only articles published {_span_text(since, until)} (from “{phrase}”)."
         else:
             since, until = None, None
-        return Filters(req.source, req.since or since, req.until or until), query, notice
+        return as_of(Filters(req.source, req.since or since, req.until or until), self._as_of(req)), query, notice
+
+    def _as_of(self, req: Request) -> dt.date | None:
+        """The date a question is asked "as of" when the user or the test set set one (not merely today)."""
+        if req.reference_date:
+            return req.reference_date
+        return dt.date.fromisoformat(self.settings.reference_date) if self.settings.reference_date else None
 
     def _record_answer(self, req, query, passages, field, notices, timings, t_all) -> Iterator[AskEvent]:
         yield AskEvent("sources", passages=passages)
@@ -171,11 +181,50 @@ class Asker:
             text = record.text + (f"\n(Published: {published}.)" if published and field == "author" else "")
             yield AskEvent("delta", text=text)
             answer = Answer(
-                question=req.question, answer=text, short_answer=record.short_answer, citations=[c],
+                question=req.question, answer=text, short_answer=record.short_answer, short_answer_citation=c.number,
+                citations=[c],
                 passages=passages, rewritten_query=query, mode="record", notices=notices, timings=timings,
             )
         answer.timings["total"] = time.perf_counter() - t_all
         yield AskEvent("done", text=answer.answer, answer=answer)
+
+    def _llm_span_answer(self, req, query, passages, draft, notices, timings, t_all) -> Iterator[AskEvent]:
+        """The LLM reads the direct answer out of the extractive evidence sentences; the answer stays verbatim."""
+        from qa.generative import LLMUnavailable
+
+        yield AskEvent("sources", passages=passages)
+        short, sentences, mode = draft.short, draft.sentences, "llm"
+        t = time.perf_counter()
+        try:
+            read = self._llm_reader().run(query, draft.evidence)
+            if read.short is not None:
+                short = read.short
+                lead = (short.sentence, short.passage + 1)
+                rest = [s for s in draft.sentences if s != lead]
+                sentences = [lead, *rest][: self.settings.max_answer_sentences]
+            else:
+                mode = "extractive"
+                notices.append("The LLM's reply was not a span of the evidence; showing the extractive answer.")
+        except LLMUnavailable as exc:
+            mode = "extractive"
+            notices.append(f"The LLM was not available ({exc}); showing the extractive answer instead.")
+        timings["generate"] = time.perf_counter() - t
+        t = time.perf_counter()
+        checked = self.checker.run(" ".join(f"{s} [{n}]" for s, n in sentences), passages)
+        timings["check"] = time.perf_counter() - t
+        answer = self._finish(req, query, passages, checked, short, mode, notices, timings)
+        for sentence in _sentences_for_streaming(answer.answer):
+            yield AskEvent("delta", text=sentence)
+        answer.timings["total"] = time.perf_counter() - t_all
+        yield AskEvent("done", text=answer.answer, answer=answer)
+
+    def _llm_reader(self):
+        with self._llm_lock:
+            if self._span_llm is None:
+                from qa.llm_reader import LLMSpanReader
+
+                self._span_llm = LLMSpanReader(self.settings)
+            return self._span_llm
 
     def _llm_answer(self, req, query, passages, draft, notices, timings, t_all) -> Iterator[AskEvent]:
         from qa.generative import LLMUnavailable
@@ -206,7 +255,7 @@ class Asker:
                 req, query, passages, "The generated answer was not supported by the passages.", mode, notices, timings
             )
         else:
-            answer = self._finish(req, query, passages, checked, draft.short_answer, mode, notices, timings)
+            answer = self._finish(req, query, passages, checked, draft.short, mode, notices, timings)
         answer.timings["total"] = time.perf_counter() - t_all
         yield AskEvent("done", text=answer.answer, answer=answer)
 
@@ -221,6 +270,7 @@ class Asker:
     def _finish(self, req, query, passages, checked, short, mode, notices, timings) -> Answer:
         from qa.cite import format_date
         from qa.dates import resolve_relative_dates
+        from qa.reader import cite_short
 
         text = checked.text
         # Relative days in quoted sentences mean nothing without the article's date: resolve them.
@@ -236,12 +286,19 @@ class Asker:
             label = f"{c.source or c.title or 'the article'}" + (f", {format_date(c.date)}" if c.date else "")
             if label not in dated:
                 dated.append(label)
+        # The direct answer leads, shown only once our code found it verbatim in the quote it cites.
+        direct = cite_short(short, checked.citations)
+        if direct is not None:
+            text = f"{direct.text} [{direct.number}]\n{text}"
         if dated:
             text = f"{text}\n(Published: {'; '.join(dated)}.)"
         return Answer(
             question=req.question,
             answer=text,
-            short_answer=short,
+            short_answer=direct.text if direct else "",
+            short_answer_citation=direct.number if direct else 0,
+            short_answer_start=direct.start if direct else -1,
+            short_answer_end=direct.end if direct else -1,
             citations=checked.citations,
             passages=passages,
             rewritten_query=query,
@@ -298,7 +355,7 @@ class Asker:
             if d.refused or not x["passages"]:
                 return self._refusal(req, x["query"], x["passages"], d.reason, "extractive", [], {})
             checked = self.checker.run(" ".join(f"{s} [{n}]" for s, n in d.sentences), x["passages"])
-            return self._finish(req, x["query"], x["passages"], checked, d.short_answer, "extractive", [], {})
+            return self._finish(req, x["query"], x["passages"], checked, d.short, "extractive", [], {})
 
         return (
             RunnableLambda(rewrite).with_config(run_name="rewrite")
@@ -318,6 +375,14 @@ def publish_window(since: dt.date | None, until: dt.date | None) -> tuple[dt.dat
     if since and until and since == until:
         return since, None
     return (since - dt.timedelta(days=3) if since else None, until + dt.timedelta(days=7) if until else None)
+
+
+def as_of(filters: Filters, reference: dt.date | None) -> Filters:
+    """Filters for a question asked as of `reference`: nothing published after it, and the recency prior on."""
+    if reference is None:
+        return filters
+    until = min(filters.until, reference) if filters.until else reference
+    return Filters(filters.source, filters.since, until, reference)
 
 
 def _reference(settings: Settings) -> dt.date:

@@ -16,7 +16,8 @@ from articleqa.models import Passage
 from articleqa.settings import Settings
 from articleqa.text import split_sentences, words
 from qa.cite import encode_cached, stems
-from qa.dates import WEEKDAYS, format_day, weekday_date
+from qa.reader import ShortAnswer, SpanReader
+from qa.reader_features import SentenceView
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -27,10 +28,9 @@ if TYPE_CHECKING:
 W_DENSE, W_LEX, W_RANK = 0.55, 0.35, 0.10
 TYPE_PENALTY = 0.35  # a sentence without the expected kind of answer keeps this share of its score
 MARGIN = 0.12  # extra answer sentences must score within this of the best one
-ROLE_MISSING = 0.6  # in ranking, a "who is the director of" sentence where no new name stands next to "director"
-PERSON_NOUN_ONLY = 0.75  # in ranking, a "who" sentence with only a person noun ("his daughter") and no new name
 DENSE_CANDIDATES = 5  # sentences embedded per question after the lexical pre-score (16 ms each, 1 thread);
-# 5 rather than 8 made no difference on the shared sets and lowered the load test p95 (docs/load.md)
+# 5 rather than 8 made no difference on the shared sets and lowered the load test p95 (docs/load.md). These
+# front-runners are also the evidence the span reader (qa/reader.py) reads the short answer from.
 
 PERSON_NOUNS = frozenset(
     """sister brother daughter son wife husband mother father child children kid kids family relative cousin uncle
@@ -55,16 +55,6 @@ EXPECTED: dict[str, frozenset[str]] = {
     "money": frozenset({"MONEY"}),
     "duration": frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY"}),
     "place": frozenset({"GPE", "LOC", "FAC", "ORG"}),
-}
-# Which entity labels to prefer, in order, for the short answer.
-SHORT_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "person": ("PERSON", "ORG", "NORP"),
-    "name": ("PERSON", "ORG", "GPE", "FAC", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "NORP"),
-    "date": ("DATE", "TIME"),
-    "number": ("CARDINAL", "MONEY", "PERCENT", "QUANTITY"),
-    "money": ("MONEY",),
-    "duration": ("DATE", "TIME", "QUANTITY", "CARDINAL"),
-    "place": ("GPE", "LOC", "FAC", "ORG"),
 }
 _KIND_PATTERNS: list[tuple[str, str]] = [
     (r"\bhow\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", "duration"),
@@ -92,21 +82,10 @@ _NAME_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _DETERMINERS = {"the", "a", "an"}
-# "Who is the (new) director of ...", "Who was named coach at ...": the role a name must stand next to.
-_NOT_ROLES = frozenset("the a an known responsible famous able first last best only one most".split())
-_ROLE_QUESTION = re.compile(
-    r"\bwho\s+(?:is|was|are|were|will\s+be|became|has\s+been)\s+(?:named\s+|appointed\s+)?(?:the\s+|a\s+|an\s+)?"
-    r"(?:new\s+|current\s+|former\s+|acting\s+|interim\s+)?(?P<role>[a-z]+)\s+(?:of|at|for|in|to)\b",
-    re.IGNORECASE,
-)
-FIRST_IN_YEARS = r"first\b[^.;]*?\bin (?:\w+ ){0,2}(?:years|months|weeks|decades)"
-DURATION_UNIT = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|decades?|centur(?:y|ies))\b", re.I)
 # Phrases (regular expressions on the lower-cased sentence) that express a question word without sharing its stem:
 # the embedding model alone does not connect "Who accompanied Kim?" with "... along with his teenage daughter".
 # Keys are stems.
 EXPANSIONS: dict[str, tuple[str, ...]] = {
-    "accompani": ("along with", "together with", "joined by", "entourage", "delegation", "travelled with",
-                  "traveled with", "came with"),
     "meet": ("met", "talks with", "summit", "held talks"),
     "met": ("meet", "meets", "meeting", "meetings", "talks with", "summit", "held talks"),  # the stemmer keeps "met"
     "arriv": ("reached", "landed", "came to"),
@@ -119,10 +98,6 @@ EXPANSIONS: dict[str, tuple[str, ...]] = {
     "visit": ("visited", "trip to", "travelled to", "traveled to"),
     "say": ("said", "told", "stated", "quoted"),
     "support": ("backing", "backed"),
-    # "their first meeting in six years" says how long it had been since the last (previous) one.
-    "sinc": (FIRST_IN_YEARS,),
-    "last": (FIRST_IN_YEARS,),
-    "previous": (FIRST_IN_YEARS,),
 }
 
 
@@ -136,6 +111,8 @@ class Draft:
     refused: bool = False
     reason: str = ""
     kind: str = ""  # expected answer kind ("person", "date", ...; "" when any sentence may answer)
+    short: ShortAnswer | None = None  # where `short_answer` was read: sentences[0][0][start:end], verbatim
+    evidence: list[SentenceView] = field(default_factory=list)  # the sentences it was read from, best first
 
 
 @dataclass
@@ -146,7 +123,6 @@ class _Question:
     words: frozenset[str]
     focus: str  # what a name question asks about ("Kim's daughter"), for the refusal reason
     head: str  # its head noun's stem ("daughter"), which a name must stand next to
-    role: str = ""  # a who-question's role noun stem ("director" in "Who is the director of ..."), "" if none
 
 
 @dataclass
@@ -167,9 +143,10 @@ class _Candidate:
 class ExtractiveAnswerer:
     """Scores passage sentences against the question and answers with the best verbatim ones."""
 
-    def __init__(self, settings: Settings, embedder: Embedder):
+    def __init__(self, settings: Settings, embedder: Embedder, reader: SpanReader | None = None):
         self.settings = settings
         self.embedder = embedder
+        self.reader = reader or SpanReader()
 
     def run(self, question: str, passages: list[Passage]) -> Draft:
         """Answer a question from ranked passages without an LLM.
@@ -180,15 +157,13 @@ class ExtractiveAnswerer:
             question: the user's question.
             passages: retrieved passages; their list order gives their numbers 1..n and their rank.
         Returns:
-            A Draft whose sentences are verbatim passage sentences (so citations are exact), or a refusal.
+            A Draft whose sentences are verbatim passage sentences (so citations are exact), led by the one the
+            direct short answer was read from, or a refusal.
         """
         threshold = self.settings.refusal_threshold
-        q = analyse_question(question)
-        cands = _candidates(passages)
-        if not cands:
+        q, ranked = self.rank(question, passages)
+        if not ranked:
             return Draft(refused=True, reason="No passages were found for this question.", kind=q.kind)
-        self._score(q, cands)
-        ranked = sorted(cands, key=lambda c: -c.score)
         ok = [c for c in ranked if c.type_ok]
         # The evidence score is that of the best sentence holding the expected kind of answer: a sentence that
         # matches the question well but lacks it ("... his teenage daughter" for a name) must not answer.
@@ -200,19 +175,41 @@ class ExtractiveAnswerer:
             else:
                 reason = f"No passage answers this closely enough (evidence {evidence:.2f}, needed {threshold:.2f})."
             return Draft(score=evidence, refused=True, reason=reason, kind=q.kind)
-        chosen = [best]
-        for c in sorted(ok[1:], key=lambda c: -c.fit):
+        evidence = self.evidence(q, ranked, passages)
+        read = self.reader.run(q.text, q.kind, q.stems, q.words, evidence, _stem_one, EXPECTED)
+        lead = best
+        if read.short is not None:
+            lead = next(c for c in ranked if c.text == read.short.sentence and c.passage == read.short.passage)
+        chosen = [lead]
+        for c in sorted(ok, key=lambda c: -c.fit):
             if len(chosen) >= self.settings.max_answer_sentences or c.fit < max(threshold, best.fit - MARGIN):
                 break
-            if not any(_near_duplicate(c, o) for o in chosen):
+            if c is not lead and not any(_near_duplicate(c, o) for o in chosen):
                 chosen.append(c)
-        published = _parse_date(passages[best.passage].date)
         return Draft(
             sentences=[(c.text, c.passage + 1) for c in chosen],
-            short_answer=short_answer(q, best, published),
+            short_answer=read.short.text if read.short else "",
             score=evidence,
             kind=q.kind,
+            short=read.short,
+            evidence=evidence,
         )
+
+    def rank(self, question: str, passages: list[Passage]) -> tuple[_Question, list[_Candidate]]:
+        """The analysed question and every distinct passage sentence, scored, best first."""
+        q = analyse_question(question)
+        cands = _candidates(passages)
+        if cands:
+            self._score(q, cands)
+        return q, sorted(cands, key=lambda c: -c.score)
+
+    def evidence(self, q: _Question, ranked: list[_Candidate], passages: list[Passage]) -> list[SentenceView]:
+        """The embedded front-runners, best first, parsed: what the span reader reads the short answer from."""
+        front = [c for c in ranked if c.doc is not None]
+        return [
+            SentenceView(c.text, c.passage, _parse(c.text), c.fit, c.cos, c.lex, r, passages[c.passage].title)
+            for r, c in enumerate(front)
+        ]
 
     def _score(self, q: _Question, cands: list[_Candidate]) -> None:
         """Fill lex, cos, base, type_ok and score of the candidates (dense only for the lexical front-runners)."""
@@ -239,12 +236,6 @@ class ExtractiveAnswerer:
             c.base = W_DENSE * dense + W_LEX * c.lex + W_RANK * _rank_prior(c.rank)
             c.type_ok = _has_answer_type(q, c) if q.kind else True
             c.score = c.fit = c.base if c.type_ok else c.base * TYPE_PENALTY
-            if q.role and c.type_ok and not _name_next_to_role(q, c.doc):
-                c.score *= ROLE_MISSING  # "the museum's director, Helena Marques" beats another name in the article
-            if q.kind == "person" and c.type_ok and not _new_entities(q, c.doc, EXPECTED["person"]):
-                # A new name answers "who" better than "the leaders" does, so it leads the answer; the evidence and
-                # the other sentences are still judged by `fit` ("his teenage daughter" may join "his sister ...").
-                c.score *= PERSON_NOUN_ONLY
 
 
 def analyse_question(question: str) -> _Question:
@@ -263,13 +254,7 @@ def analyse_question(question: str) -> _Question:
     qstems = set(stems(q))
     if kind == "name":
         qstems -= {"name", "call"}
-    role = ""
-    if kind == "person":
-        m = _ROLE_QUESTION.search(q)
-        word = m.group("role").lower() if m else ""
-        if word and word not in _NOT_ROLES and not word.endswith(("ed", "ly")):  # "Who is known for", not a role
-            role = _stem_one(word)
-    return _Question(q, kind, frozenset(qstems), frozenset(words(q)), focus, head, role)
+    return _Question(q, kind, frozenset(qstems), frozenset(words(q)), focus, head)
 
 
 def _candidates(passages: list[Passage]) -> list[_Candidate]:
@@ -309,13 +294,6 @@ def _person_nouns(q: _Question, doc: Doc) -> list[int]:
         and t.lower_ not in q.words
         and not _title_of_known(q, doc, t.i)
     ]
-
-
-def _name_next_to_role(q: _Question, doc: Doc) -> bool:
-    """Whether a new name stands within 3 words of the role the question asks about."""
-    roles = [t.i for t in doc if _stem_one(t.lower_) == q.role]
-    people = _new_entities(q, doc, ("PERSON", "ORG"))  # the small model often tags a person ORG
-    return any(min(abs(r - e.start), abs(r - (e.end - 1))) <= 3 for r in roles for e in people)
 
 
 def _title_of_known(q: _Question, doc: Doc, i: int) -> bool:
@@ -374,97 +352,6 @@ def _missing_reason(q: _Question) -> str:
 def _near_duplicate(a: _Candidate, b: _Candidate) -> bool:
     union = a.stems | b.stems
     return bool(union) and len(a.stems & b.stems) / len(union) > 0.6
-
-
-def short_answer(q: _Question, best: _Candidate, published: date | None = None) -> str:
-    """A SQuAD-style short answer taken from the best sentence: an entity or noun phrase not in the question.
-
-    Args:
-        q: the analysed question.
-        best: the best sentence (its NER doc filled).
-        published: the article's publish date, to pin down a bare weekday ("Tuesday (2 September 2025)").
-    Returns:
-        The short answer, or "" when nothing fits.
-    """
-    doc = best.doc
-    if doc is None:
-        return ""
-    if q.kind:
-        for label in SHORT_PREFERENCE[q.kind]:
-            ents = _new_entities(q, doc, (label,))
-            if q.kind == "name" and q.head:
-                ents.sort(key=lambda e: min((abs(t.i - e.start) for t in doc if stems(t.text) == [q.head]), default=99))
-            if q.kind == "duration":  # "six years" answers "how long", "Thursday" does not
-                ents.sort(key=lambda e: not DURATION_UNIT.search(e.text))
-            if ents:
-                ent = ents[0]
-                if q.kind == "person" and label == "PERSON":
-                    return _clean(_with_person_noun(doc, ent))
-                return _clean(_date_note(ent.text, best.text, published) if q.kind == "date" else ent.text)
-        if q.kind == "person":
-            nouns = _person_nouns(q, doc)
-            if nouns:
-                return _clean(_noun_phrase(doc, nouns[0]))
-    return _clean(_phrase_after_match(q, best.text))
-
-
-def _with_person_noun(doc: Doc, ent: Span) -> str:
-    """Extend "Kim Yo Jong" to "his sister Kim Yo Jong" when a person noun stands right before it."""
-    i = ent.start - 1
-    if i < 0 or doc[i].lower_ not in PERSON_NOUNS:
-        return ent.text
-    while i - 1 >= 0 and doc[i - 1].tag_ in ("JJ", "PRP$", "DT", "NN", "NNP") and doc[i - 1].ent_type_ in ("", "NORP"):
-        i -= 1
-    return doc[i : ent.end].text
-
-
-def _noun_phrase(doc: Doc, i: int) -> str:
-    """A noun with its determiners and adjectives before it ("his teenage daughter")."""
-    j = i
-    while j - 1 >= 0 and doc[j - 1].tag_ in ("JJ", "PRP$", "DT", "NN", "VBN") and not doc[j - 1].ent_type_:
-        j -= 1
-    return doc[j : i + 1].text
-
-
-def _phrase_after_match(q: _Question, sentence: str) -> str:
-    """For open questions: the first new noun chunk after the last question word the sentence repeats."""
-    doc = _parse(sentence)
-    matched = [t for t in doc if stems(t.text) and stems(t.text)[0] in q.stems]
-    # The answer to "What did Kim vow?" follows the verb ("vowed 'full support'"), not the last shared noun.
-    verbs = [t for t in matched if t.pos_ == "VERB"]
-    last = (verbs or matched)[-1].i if matched else -1
-    chunks = [ch for ch in doc.noun_chunks if ch.root.pos_ != "PRON" and _is_new(ch.text, q) and _new_stem(ch, q)]
-    chunks = [ch for ch in chunks if not (ch.ents and all(e.label_ in ("DATE", "TIME") for e in ch.ents))] or chunks
-    after = [ch for ch in chunks if ch.start > last]
-    if after:
-        return after[0].text
-    return min((ch.text for ch in chunks), key=len, default="")
-
-
-def _new_stem(chunk: Span, q: _Question) -> bool:
-    return any(stems(t.text) and stems(t.text)[0] not in q.stems for t in chunk)
-
-
-def _date_note(text: str, sentence: str, published: date | None) -> str:
-    """ "Tuesday" -> "Tuesday (2 September 2025)" when the article's publish date is known."""
-    if published is None or text.lower() not in WEEKDAYS:
-        return text
-    cue = rf"\b(?:will|next|scheduled|due to|plans? to|expected to)\b[^.]*\b{text}\b"
-    future = bool(re.search(cue, sentence, re.I))
-    when = weekday_date(text, published, future=future)
-    return f"{text} ({format_day(when)})" if when else text
-
-
-def _clean(text: str) -> str:
-    """SQuAD style: no leading article, no surrounding quotes or trailing punctuation."""
-    t = text.strip()
-    parts = t.split(" ", 1)
-    if len(parts) == 2 and parts[0].lower() in _DETERMINERS:
-        t = parts[1]
-    t = t.strip(",;:.!?\"'“”‘’[] ")
-    if t.endswith(")") and "(" not in t:
-        t = t.rstrip(")")
-    return t.lstrip("(").strip() if t.startswith("(") and ")" not in t else t
 
 
 def _parse_date(iso: str) -> date | None:

@@ -16,6 +16,7 @@ from articleqa.settings import Settings
 from articleqa.store import Store
 from articleqa.text import content_words
 from qa.cite import encode_cached
+from qa.recency import apply_recency
 
 # Re-scoring weights, chosen on realtimeqa-dev with bench/retrieval.py (Hit@1 0.653 -> 0.694 over the first guess).
 # A separate title-overlap feature measured as no help: titles are already in the BM25 and embedding texts.
@@ -29,6 +30,7 @@ class Filters:
     source: str | None = None
     since: dt.date | None = None
     until: dt.date | None = None
+    reference: dt.date | None = None  # the date the question is asked "as of": recency prior (qa/recency.py)
 
     def chroma_where(self) -> dict | None:
         clauses: list[dict] = []
@@ -113,6 +115,8 @@ class HybridRetriever:
 
         t = time.perf_counter()
         fused = self._fuse(query, qvec, dense, hits)
+        fused = apply_recency(fused, filters.reference, self.settings.recency_half_life_days,
+                              self.settings.recency_weight)
         if self.reranker is not None:
             fused = self.reranker.rerank(query, fused)
         ranked = _cap_per_article(fused, self.settings.max_per_article)[:k]

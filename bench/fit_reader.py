@@ -1,0 +1,225 @@
+"""Fit the span reader's weights (qa/reader_weights.json) on the shared RealTimeQA and SQuAD 2.0 dev sets.
+
+Retrieval runs once per question through the chain's own `Asker.retrieve` (cached in --cache); candidate spans and
+features come from the runtime code (qa/reader_features.py), so what is fitted is what runs. Questions are split
+into train and validation by gold article (no article on both sides); both are reported. scikit-learn is used here
+only: the weights are stored as plain numbers and scored with numpy at runtime.
+
+Example:
+
+    python bench/fit_reader.py --store /work/stores/reader-store            # collect (first run), fit, write
+    python bench/fit_reader.py --store /work/stores/reader-store --dry-run  # report only, keep the weights file
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pickle
+import sys
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import numpy as np  # noqa: E402
+
+from articleqa.models import Passage  # noqa: E402
+from articleqa.settings import Settings  # noqa: E402
+from evaluation.metrics import contains_answer, exact_match, token_f1  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SETS = ("realtimeqa-dev", "squad2-dev")
+POSITIVE_F1 = 0.6  # a span counts as an answer when its token F1 with a gold answer is at least this
+VALIDATION_SHARE = 0.3
+
+
+def collect(store: Path, data: Path) -> list[dict]:
+    """Retrieve the passages of every question of both sets exactly as `ask` does (one pass, slow)."""
+    from evaluation.runner import eval_collection_name
+    from evaluation.testset import load_testset
+    from qa.ask import Asker, Request
+
+    rows: list[dict] = []
+    for name in SETS:
+        testset = load_testset(data / name / "questions.jsonl")
+        settings = Settings().with_overrides(store_path=store,
+                                             collection=eval_collection_name(testset.corpus, Settings()))
+        asker = Asker(settings)
+        for item in testset.items:
+            req = Request(item.question, reference_date=item.reference_date or testset.reference_date)
+            query, retrieval, _ = asker.retrieve(req, asker.rewrite(req))
+            rows.append({
+                "set": name, "id": item.id, "question": item.question, "query": query,
+                "answers": list(item.answers) if item.scores_open else [], "answerable": item.answerable,
+                "group": (item.gold_doc_ids or [item.id])[0],
+                "passages": [asdict(p) for p in retrieval.passages],
+            })
+        asker.store.close() if hasattr(asker.store, "close") else None
+    return rows
+
+
+def featurize(rows: list[dict]) -> list[dict]:
+    """Candidate spans, features and labels per question (runtime code, fresh caches)."""
+    from articleqa.embed import get_embedder
+    from qa.extractive import EXPECTED, ExtractiveAnswerer, _stem_one
+    from qa.reader_features import candidate_spans, span_features
+
+    settings = Settings()
+    ext = ExtractiveAnswerer(settings, get_embedder(settings))
+    out = []
+    for r in rows:
+        passages = [Passage(**p) for p in r["passages"]]
+        q, ranked = ext.rank(r["query"], passages)
+        sents = ext.evidence(q, ranked, passages) if ranked else []
+        spans = candidate_spans(sents)
+        x = span_features(q.text, q.kind, q.stems, q.words, sents, spans, _stem_one, EXPECTED) if spans else None
+        y = np.array([token_f1(s.text, r["answers"]) >= POSITIVE_F1 for s in spans], dtype=bool)
+        ok = [c for c in ranked if c.type_ok]
+        best = ok[0] if ok else None
+        out.append({
+            **r, "kind": q.kind, "x": x, "y": y, "spans": [s.text for s in spans],
+            "sentences": [s.text for s in sents], "best": best.text if best else "",
+            "refused": best is None or round(best.fit, 4) < settings.refusal_threshold,
+        })
+    return out
+
+
+def is_validation(group: str) -> bool:
+    return int(hashlib.sha1(group.encode()).hexdigest(), 16) % 1000 < VALIDATION_SHARE * 1000
+
+
+def fit(train: list[dict], c: float) -> np.ndarray:
+    """Logistic regression on standardised features; scaling folded back into plain weights (bias in 'bias')."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from qa.reader_features import feature_names
+
+    xs = np.vstack([t["x"] for t in train if t["x"] is not None])
+    ys = np.concatenate([t["y"] for t in train if t["x"] is not None])
+    names = feature_names()
+    bias = names.index("bias")
+    scaler = StandardScaler().fit(xs)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    model = LogisticRegression(C=c, max_iter=5000).fit((xs - scaler.mean_) / scale, ys)
+    w = model.coef_[0] / scale
+    w[bias] = 0.0
+    w[bias] = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
+    return w
+
+
+def direct_answers(rows: list[dict], w: np.ndarray, threshold: float) -> list[tuple[str, bool, float]]:
+    """(direct answer, is a span, top probability) per question: the top span when it clears the threshold, else
+    the extractive best sentence; '' when the answerer refuses."""
+    out = []
+    for r in rows:
+        if r["refused"]:
+            out.append(("", False, 0.0))
+            continue
+        if r["x"] is None:
+            out.append((r["best"], False, 0.0))
+            continue
+        p = 1.0 / (1.0 + np.exp(-(r["x"] @ w)))
+        i = int(np.argmax(p))
+        out.append((r["spans"][i], True, float(p[i])) if p[i] >= threshold else (r["best"], False, float(p[i])))
+    return out
+
+
+def scores(rows: list[dict], w: np.ndarray, threshold: float) -> dict[str, float]:
+    """Direct-answer contains / F1 / EM, span share and oracle over the answerable questions with open answers."""
+    rows = [r for r in rows if r["answers"]]
+    if not rows:
+        return {}
+    got = [a for a, _, _ in direct_answers(rows, w, threshold)]
+    spans = [s for _, s, _ in direct_answers(rows, w, threshold)]
+    top = [a for a, _, _ in direct_answers(rows, w, 0.0)]
+    gold = [r["answers"] for r in rows]
+
+    def mean(f, xs) -> float:
+        return float(np.mean([f(a, g) for a, g in zip(xs, gold, strict=True)]))
+
+    return {
+        "n": len(rows),
+        "direct_contains": mean(contains_answer, got),
+        "direct_f1": mean(token_f1, got),
+        "direct_em": mean(exact_match, got),
+        "span_share": float(np.mean(spans)),
+        "top_span_f1": mean(token_f1, top),
+        "top_span_contains": mean(contains_answer, top),
+        "oracle_span": float(np.mean([bool(r["y"].any()) for r in rows])),
+        "best_sentence_contains": float(np.mean([contains_answer(r["best"], r["answers"]) for r in rows])),
+    }
+
+
+def cue_counts(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """Dev-set counts behind the kind patterns: questions per expected kind, and how many of those have a gold
+    answer whose NER label is one the kind expects."""
+    from qa.extractive import EXPECTED, get_nlp
+
+    nlp = get_nlp()
+    out: dict[str, Counter] = {}
+    for r in rows:
+        if not r["kind"] or not r["answers"]:
+            continue
+        c = out.setdefault(r["kind"], Counter())
+        c["questions"] += 1
+        labels = {e.label_ for a in r["answers"] for e in nlp(a).ents}
+        c["gold_has_expected_label"] += bool(labels & EXPECTED[r["kind"]])
+    return {k: dict(v) for k, v in sorted(out.items())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", type=Path, required=True, help="Store holding the eval-<hash> collections "
+                    "(as bench/eval_shared.py --store made them).")
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--cache", type=Path, default=None, help="Retrieval cache (default: <store>/fit_reader.pkl).")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "qa" / "reader_weights.json")
+    ap.add_argument("--c", type=float, default=0.3, help="Inverse L2 regularisation strength.")
+    ap.add_argument("--dry-run", action="store_true", help="Report only; do not write the weights file.")
+    args = ap.parse_args()
+
+    from qa.reader import ReaderWeights
+    from qa.reader_features import feature_names
+
+    cache = args.cache or args.store / "fit_reader.pkl"
+    if cache.is_file():
+        rows = pickle.loads(cache.read_bytes())
+    else:
+        rows = collect(args.store, args.data)
+        cache.write_bytes(pickle.dumps(rows))
+    feats = featurize(rows)
+    train = [r for r in feats if not is_validation(r["group"]) and r["answers"]]
+    val = [r for r in feats if is_validation(r["group"]) and r["answers"]]
+    w = fit(train, args.c)
+    # The acceptance threshold trades span answers (F1) against falling back to the whole sentence (contains):
+    # chosen on the training questions by the mean of the two.
+    grid = [round(t, 2) for t in np.arange(0.05, 0.95, 0.05)]
+    best_t = max(grid, key=lambda t: (lambda s: s["direct_contains"] + s["direct_f1"])(scores(train, w, t)))
+    report = {"threshold": best_t, "c": args.c, "positive_f1": POSITIVE_F1,
+              "train_questions": len(train), "validation_questions": len(val),
+              "train_rows": int(sum(len(r["y"]) for r in train)),
+              "train_positives": int(sum(r["y"].sum() for r in train))}
+    for name, part in (("train", train), ("validation", val)):
+        for s in SETS:
+            report[f"{name}/{s}"] = {k: round(v, 4) for k, v in scores([r for r in part if r["set"] == s], w,
+                                                                       best_t).items()}
+    report["cue_counts"] = cue_counts(feats)
+    import json
+
+    print(json.dumps(report, indent=1))
+    top = sorted(zip(feature_names(), w, strict=True), key=lambda nw: -abs(nw[1]))[:15]
+    print("largest weights:", ", ".join(f"{n} {v:+.2f}" for n, v in top))
+    if not args.dry_run:
+        weights = ReaderWeights(tuple(feature_names()), w, best_t)
+        args.out.write_text(weights.to_json({"fitted": {k: v for k, v in report.items() if k != "cue_counts"}}))
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
