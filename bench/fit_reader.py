@@ -66,7 +66,7 @@ def collect(store: Path, data: Path) -> list[dict]:
 def featurize(rows: list[dict]) -> list[dict]:
     """Candidate spans, features and labels per question (runtime code, fresh caches)."""
     from articleqa.embed import get_embedder
-    from qa.extractive import EXPECTED, ExtractiveAnswerer, _stem_one
+    from qa.extractive import EXPECTED, PERSON_NOUNS, ExtractiveAnswerer, _stem_one
     from qa.reader_features import candidate_spans, span_features
 
     settings = Settings()
@@ -77,12 +77,17 @@ def featurize(rows: list[dict]) -> list[dict]:
         q, ranked = ext.rank(r["query"], passages)
         sents = ext.evidence(q, ranked, passages) if ranked else []
         spans = candidate_spans(sents)
-        x = span_features(q.text, q.kind, q.stems, q.words, sents, spans, _stem_one, EXPECTED) if spans else None
+        x = span_features(q.text, q.kind, q.stems, q.words, sents, spans, _stem_one, EXPECTED,
+                          PERSON_NOUNS) if spans else None
         y = np.array([token_f1(s.text, r["answers"]) >= POSITIVE_F1 for s in spans], dtype=bool)
         ok = [c for c in ranked if c.type_ok]
         best = ok[0] if ok else None
+        answer_inputs = None
+        if best is not None:
+            answer_inputs = (q.text, q.stems, [c.fit for c in ok[:2]], best.cos, best.lex,
+                             passages[best.passage].text)
         out.append({
-            **r, "kind": q.kind, "x": x, "y": y, "spans": [s.text for s in spans],
+            **r, "kind": q.kind, "x": x, "y": y, "spans": [s.text for s in spans], "answer_inputs": answer_inputs,
             "sentences": [s.text for s in sents], "best": best.text if best else "",
             "refused": best is None or round(best.fit, 4) < settings.refusal_threshold,
         })
@@ -113,12 +118,72 @@ def fit(train: list[dict], c: float) -> np.ndarray:
     return w
 
 
+def answerability_rows(rows: list[dict], w: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Question-level features (with the span model's top probability) and labels of the non-refused questions."""
+    from qa.extractive import _stem_one
+    from qa.reader_features import answerability_features
+
+    xs, ys, kept = [], [], []
+    for r in rows:
+        if r["refused"] or r["answer_inputs"] is None:
+            continue
+        qtext, qstems, fits, cos, lex, ptext = r["answer_inputs"]
+        top = float(np.max(1.0 / (1.0 + np.exp(-(r["x"] @ w))))) if r["x"] is not None else 0.0
+        xs.append(answerability_features(qtext, qstems, fits, cos, lex, top, ptext, _stem_one))
+        ys.append(r["answerable"])
+        kept.append(r)
+    return np.array(xs), np.array(ys, dtype=bool), kept
+
+
+def fit_answerability(rows: list[dict], w: np.ndarray, max_false_refusals: float, c: float) -> tuple[np.ndarray, float]:
+    """Logistic regression answerable vs not, and the highest threshold whose false refusals (share of the
+    answerable training questions refused) stay within `max_false_refusals`."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    xs, ys, _ = answerability_rows(rows, w)
+    scaler = StandardScaler().fit(xs)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    model = LogisticRegression(C=c, max_iter=5000).fit((xs - scaler.mean_) / scale, ys)
+    a = model.coef_[0] / scale
+    a[0] = 0.0
+    a[0] = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
+    p = 1.0 / (1.0 + np.exp(-(xs @ a)))
+    answerable = np.sort(p[ys])
+    n_total = sum(1 for r in rows if r["answerable"])
+    already = n_total - len(answerable)  # refused by the evidence threshold before the model is asked
+    allowed = int(max_false_refusals * n_total) - already
+    threshold = float(answerable[allowed] - 1e-6) if 0 < allowed < len(answerable) else 0.0
+    return a, threshold
+
+
+def mark_answerability(rows: list[dict], w: np.ndarray, a: np.ndarray | None, threshold: float) -> None:
+    """Set `refused_a` on each question the answerability model would refuse."""
+    for r in rows:
+        r["refused_a"] = False
+    if a is None:
+        return
+    xs, _, kept = answerability_rows(rows, w)
+    for x, r in zip(xs, kept, strict=True):
+        r["refused_a"] = bool(1.0 / (1.0 + np.exp(-(x @ a))) < threshold)
+
+
+def refusal_scores(rows: list[dict]) -> dict[str, float]:
+    """Refusal rate of the unanswerable questions and false-refusal rate of the answerable ones."""
+    un = [r for r in rows if not r["answerable"]]
+    an = [r for r in rows if r["answerable"]]
+    refused = lambda r: r["refused"] or r.get("refused_a", False)  # noqa: E731
+    return {"refusal_rate": float(np.mean([refused(r) for r in un])) if un else float("nan"),
+            "false_refusal_rate": float(np.mean([refused(r) for r in an])) if an else float("nan"),
+            "n_unanswerable": len(un), "n_answerable": len(an)}
+
+
 def direct_answers(rows: list[dict], w: np.ndarray, threshold: float) -> list[tuple[str, bool, float]]:
     """(direct answer, is a span, top probability) per question: the top span when it clears the threshold, else
     the extractive best sentence; '' when the answerer refuses."""
     out = []
     for r in rows:
-        if r["refused"]:
+        if r["refused"] or r.get("refused_a"):
             out.append(("", False, 0.0))
             continue
         if r["x"] is None:
@@ -181,6 +246,11 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="Retrieval cache (default: <store>/fit_reader.pkl).")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "qa" / "reader_weights.json")
     ap.add_argument("--c", type=float, default=0.3, help="Inverse L2 regularisation strength.")
+    ap.add_argument("--answerability", action=argparse.BooleanOptionalAction, default=True,
+                    help="Also fit the answerability model that refuses questions the evidence only resembles.")
+    ap.add_argument("--max-false-refusals", type=float, default=0.08,
+                    help="Share of answerable training questions the answerability model may refuse (with the "
+                    "evidence threshold's own refusals).")
     ap.add_argument("--dry-run", action="store_true", help="Report only; do not write the weights file.")
     args = ap.parse_args()
 
@@ -194,9 +264,15 @@ def main() -> None:
         rows = collect(args.store, args.data)
         cache.write_bytes(pickle.dumps(rows))
     feats = featurize(rows)
-    train = [r for r in feats if not is_validation(r["group"]) and r["answers"]]
-    val = [r for r in feats if is_validation(r["group"]) and r["answers"]]
+    train_all = [r for r in feats if not is_validation(r["group"])]
+    val_all = [r for r in feats if is_validation(r["group"])]
+    train = [r for r in train_all if r["answers"]]
+    val = [r for r in val_all if r["answers"]]
     w = fit(train, args.c)
+    a, a_threshold = (None, 0.0)
+    if args.answerability:
+        a, a_threshold = fit_answerability(train_all, w, args.max_false_refusals, 1.0)
+    mark_answerability(feats, w, a, a_threshold)
     # The acceptance threshold trades span answers (F1) against falling back to the whole sentence (contains):
     # chosen on the training questions by the mean of the two.
     grid = [round(t, 2) for t in np.arange(0.05, 0.95, 0.05)]
@@ -205,10 +281,12 @@ def main() -> None:
               "train_questions": len(train), "validation_questions": len(val),
               "train_rows": int(sum(len(r["y"]) for r in train)),
               "train_positives": int(sum(r["y"].sum() for r in train))}
-    for name, part in (("train", train), ("validation", val)):
+    report["answerability_threshold"] = round(a_threshold, 4)
+    for name, part, everything in (("train", train, train_all), ("validation", val, val_all)):
         for s in SETS:
-            report[f"{name}/{s}"] = {k: round(v, 4) for k, v in scores([r for r in part if r["set"] == s], w,
-                                                                       best_t).items()}
+            got = scores([r for r in part if r["set"] == s], w, best_t)
+            got.update(refusal_scores([r for r in everything if r["set"] == s]))
+            report[f"{name}/{s}"] = {k: round(v, 4) for k, v in got.items()}
     report["cue_counts"] = cue_counts(feats)
     import json
 
@@ -216,7 +294,7 @@ def main() -> None:
     top = sorted(zip(feature_names(), w, strict=True), key=lambda nw: -abs(nw[1]))[:15]
     print("largest weights:", ", ".join(f"{n} {v:+.2f}" for n, v in top))
     if not args.dry_run:
-        weights = ReaderWeights(tuple(feature_names()), w, best_t)
+        weights = ReaderWeights(tuple(feature_names()), w, best_t, answerable=a, answerable_threshold=a_threshold)
         args.out.write_text(weights.to_json({"fitted": {k: v for k, v in report.items() if k != "cue_counts"}}))
         print(f"wrote {args.out}")
 

@@ -16,8 +16,8 @@ from articleqa.models import Passage
 from articleqa.settings import Settings
 from articleqa.text import split_sentences, words
 from qa.cite import encode_cached, stems
-from qa.reader import ShortAnswer, SpanReader
-from qa.reader_features import SentenceView
+from qa.reader import ShortAnswer, SpanReader, probability
+from qa.reader_features import SentenceView, answerability_features
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -175,16 +175,30 @@ class ExtractiveAnswerer:
             else:
                 reason = f"No passage answers this closely enough (evidence {evidence:.2f}, needed {threshold:.2f})."
             return Draft(score=evidence, refused=True, reason=reason, kind=q.kind)
-        evidence = self.evidence(q, ranked, passages)
-        read = self.reader.run(q.text, q.kind, q.stems, q.words, evidence, _stem_one, EXPECTED)
-        lead = best
+        views = self.evidence(q, ranked, passages)
+        read = self.reader.run(q.text, q.kind, q.stems, q.words, views, _stem_one, EXPECTED, PERSON_NOUNS)
+        w = self.reader.weights
+        if w.answerable is not None:
+            x = answerability_features(
+                q.text, q.stems, [c.fit for c in ok[:2]], best.cos, best.lex, read.ranked[0][0] if read.ranked else 0.0,
+                passages[best.passage].text, _stem_one,
+            )
+            p = probability(x, w.answerable)
+            if p < w.answerable_threshold:
+                return Draft(score=evidence, refused=True, kind=q.kind, evidence=views,
+                             reason=f"The passages do not clearly answer this (answerability {p:.2f}, "
+                             f"needed {w.answerable_threshold:.2f}).")
+        chosen = [best]
         if read.short is not None:
-            lead = next(c for c in ranked if c.text == read.short.sentence and c.passage == read.short.passage)
-        chosen = [lead]
+            # The sentence the direct answer was read from leads; another sentence holding an accepted answer of
+            # its own follows it ("his sister Kim Yo Jong" ... "along with his teenage daughter").
+            accepted = [views[sp.sentence] for p, sp in read.ranked if p >= self.reader.weights.threshold]
+            picked = list(dict.fromkeys((v.text, v.passage) for v in accepted))[:2]
+            chosen = [c for key in picked for c in ranked if (c.text, c.passage) == key][:2]
         for c in sorted(ok, key=lambda c: -c.fit):
             if len(chosen) >= self.settings.max_answer_sentences or c.fit < max(threshold, best.fit - MARGIN):
                 break
-            if c is not lead and not any(_near_duplicate(c, o) for o in chosen):
+            if all(c is not o for o in chosen) and not any(_near_duplicate(c, o) for o in chosen):
                 chosen.append(c)
         return Draft(
             sentences=[(c.text, c.passage + 1) for c in chosen],
@@ -192,7 +206,7 @@ class ExtractiveAnswerer:
             score=evidence,
             kind=q.kind,
             short=read.short,
-            evidence=evidence,
+            evidence=views,
         )
 
     def rank(self, question: str, passages: list[Passage]) -> tuple[_Question, list[_Candidate]]:

@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 
 from articleqa.models import Citation
-from qa.reader_features import SentenceView, SpanCandidate, candidate_spans, feature_names, span_features
+from qa.reader_features import (
+    ANSWERABILITY,
+    SentenceView,
+    SpanCandidate,
+    candidate_spans,
+    feature_names,
+    span_features,
+)
 
 WEIGHTS_PATH = Path(__file__).with_name("reader_weights.json")
 WEIGHTS_VERSION = 1
@@ -25,6 +32,8 @@ class ReaderWeights:
     weights: np.ndarray
     threshold: float
     version: int = WEIGHTS_VERSION
+    answerable: np.ndarray | None = None  # weights over ANSWERABILITY (None: no answerability model)
+    answerable_threshold: float = 0.0  # below this probability the question is refused
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_PATH) -> ReaderWeights:
@@ -38,12 +47,22 @@ class ReaderWeights:
         if list(names) != feature_names() or data.get("version") != WEIGHTS_VERSION:
             raise ValueError(f"{path}: features or version differ from qa/reader_features.py; "
                              "refit with `python bench/fit_reader.py`")
-        return cls(names, np.asarray(data["weights"], dtype=np.float64), float(data["threshold"]), data["version"])
+        ans = data.get("answerability")
+        if ans is not None and list(ans["features"]) != list(ANSWERABILITY):
+            raise ValueError(f"{path}: answerability features differ from qa/reader_features.py; "
+                             "refit with `python bench/fit_reader.py`")
+        return cls(names, np.asarray(data["weights"], dtype=np.float64), float(data["threshold"]), data["version"],
+                   np.asarray(ans["weights"], dtype=np.float64) if ans else None,
+                   float(ans["threshold"]) if ans else 0.0)
 
     def to_json(self, extra: dict[str, Any] | None = None) -> str:
         """The weights file's content (feature names next to their weights, so a diff is readable)."""
-        body = {"version": self.version, "threshold": round(self.threshold, 4), "features": list(self.names),
-                "weights": [round(float(w), 6) for w in self.weights], **(extra or {})}
+        body: dict[str, Any] = {"version": self.version, "threshold": round(self.threshold, 4),
+                                "features": list(self.names), "weights": [round(float(w), 6) for w in self.weights]}
+        if self.answerable is not None:
+            body["answerability"] = {"threshold": round(self.answerable_threshold, 4), "features": list(ANSWERABILITY),
+                                     "weights": [round(float(w), 6) for w in self.answerable]}
+        body.update(extra or {})
         return json.dumps(body, indent=1) + "\n"
 
 
@@ -88,6 +107,7 @@ class SpanReader:
         sentences: list[SentenceView],
         stem: Any,
         expected: dict[str, frozenset[str]],
+        person_nouns: frozenset[str] = frozenset(),
     ) -> ReadResult:
         """Read the direct answer of a question from its best evidence sentences.
 
@@ -98,13 +118,14 @@ class SpanReader:
             sentences: the evidence sentences, best first, parsed.
             stem: the word -> stem function the answerer uses.
             expected: answer kind -> the spaCy labels that answer it.
+            person_nouns: nouns naming people, for "who" questions.
         Returns:
             The best span when its probability clears the fitted threshold (else `short` is None), and all spans.
         """
         spans = candidate_spans(sentences)
         if not spans:
             return ReadResult(None, [])
-        x = span_features(question, kind, qstems, qwords, sentences, spans, stem, expected)
+        x = span_features(question, kind, qstems, qwords, sentences, spans, stem, expected, person_nouns)
         probs = 1.0 / (1.0 + np.exp(-(x @ self.weights.weights)))
         ranked = sorted(zip(probs.tolist(), spans, strict=True), key=lambda ps: -ps[0])
         p, best = ranked[0]
@@ -112,6 +133,11 @@ class SpanReader:
             return ReadResult(None, ranked)
         s = sentences[best.sentence]
         return ReadResult(ShortAnswer(best.text, s.text, s.passage, best.start, best.end, round(p, 4)), ranked)
+
+
+def probability(x: np.ndarray, w: np.ndarray) -> float:
+    """The logistic model's probability for one feature row."""
+    return float(1.0 / (1.0 + np.exp(-(x @ w))))
 
 
 def verify_span(short: str, quote: str, start: int, end: int) -> bool:

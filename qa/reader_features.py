@@ -33,6 +33,7 @@ DEPS = ("nsubj", "obj", "pobj", "attr", "appos", "compound", "conj")
 _DEP_GROUP = {"nsubj": "nsubj", "nsubjpass": "nsubj", "dobj": "obj", "obj": "obj", "pobj": "pobj", "attr": "attr",
               "appos": "appos", "compound": "compound", "conj": "conj"}
 _DETERMINERS = frozenset({"the", "a", "an"})
+_NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "NORP", "FAC", "LOC"})
 _QUOTES = "\"“”‘’'"
 MAX_SPAN_WORDS = 12  # longer "spans" are clauses, not answers; SQuAD/RealTimeQA dev golds: 98% have <= 8 words
 
@@ -40,7 +41,7 @@ MAX_SPAN_WORDS = 12  # longer "spans" are clauses, not answers; SQuAD/RealTimeQA
 NUMERIC = (
     "bias", "sent_fit", "sent_cos", "sent_lex", "sent_rank", "passage_rank", "in_q_share", "all_in_q",
     "n_words", "log_words", "rel_pos", "dist_q", "no_q_match", "has_digit", "capitalised", "redundancy",
-    "in_title", "after_verb", "quoted", "pronoun", "type_expected", "is_entity", "short_sentence",
+    "in_title", "after_verb", "quoted", "pronoun", "type_expected", "is_entity", "short_sentence", "person_noun",
 ) + tuple(f"dep_{d}" for d in DEPS)
 
 
@@ -112,6 +113,12 @@ def candidate_spans(sentences: list[SentenceView]) -> list[SpanCandidate]:
             nxt = chunks[j + 1] if j + 1 < len(chunks) else None
             if nxt is not None and ch.end < len(doc) and doc[ch.end].lower_ == "of" and nxt.start == ch.end + 1:
                 add(doc[ch.start : nxt.end], "CHUNK_PROPER" if proper else "CHUNK")
+        # "his sister" + "Kim Yo Jong", "the museum's director" + "Helena Marques": a noun chunk and the name right
+        # after it (apposition without a comma), which neither the chunker nor NER gives as one span.
+        for ch in chunks:
+            for ent in doc.ents:
+                if ent.start == ch.end and ent.label_ in _NAME_LABELS:
+                    add(doc[ch.start : ent.end], "CHUNK_PROPER")
         for t in doc:
             if t.like_num and not t.ent_type_:
                 end = t.i + 2 if t.i + 1 < len(doc) and doc[t.i + 1].pos_ == "NOUN" else t.i + 1
@@ -137,6 +144,7 @@ def _trim(span: Span) -> tuple[int, int]:
 def span_features(
     question: str, kind: str, qstems: frozenset[str], qwords: frozenset[str], sentences: list[SentenceView],
     spans: list[SpanCandidate], stem: Any, expected: dict[str, frozenset[str]],
+    person_nouns: frozenset[str] = frozenset(),
 ) -> np.ndarray:
     """The feature matrix (one row per span, columns as `feature_names()`).
 
@@ -148,6 +156,7 @@ def span_features(
         spans: the candidates.
         stem: word -> stem function (the one the answerer uses).
         expected: answer kind -> spaCy labels that answer it.
+        person_nouns: nouns that name people ("sister", "minister"): a span headed by one can answer "who".
     """
     qclass = question_class(kind, question)
     names = feature_names()
@@ -196,9 +205,53 @@ def span_features(
             "type_expected": float(bool(kind) and ent_label in expected.get(kind, ())),
             "is_entity": float(bool(ent_label)),
             "short_sentence": float(len(s.text.split()) <= 25),
+            "person_noun": float(bool(root) and root.lower_ in person_nouns),
         }
         if dep:
             values[f"dep_{dep}"] = 1.0
         for name, v in values.items():
             row[index[name]] = v
     return rows
+
+
+# Question-level features of the answerability model: does the best evidence really answer, or only resemble it?
+ANSWERABILITY = (
+    "bias", "best_fit", "best_cos", "best_lex", "second_gap", "top_span", "missing_share", "missing_names",
+    "missing_numbers",
+)
+_CAPITALISED = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'’-]+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def answerability_features(
+    question: str, qstems: frozenset[str], fits: list[float], best_cos: float, best_lex: float, top_span: float,
+    passage_text: str, stem: Any,
+) -> np.ndarray:
+    """One row over `ANSWERABILITY`: evidence scores, and what of the question the best passage lacks (SQuAD 2.0's
+    unanswerable questions are written to look answerable, usually by swapping in a name or number not there).
+
+    Args:
+        question: the question.
+        qstems: its stems.
+        fits: the extractive fit of the best sentences, best first.
+        best_cos, best_lex: dense and lexical scores of the best sentence.
+        top_span: the span reader's best probability.
+        passage_text: the text of the best sentence's passage.
+        stem: word -> stem.
+    """
+    pwords = {w for w in words(passage_text)}
+    pstems = {stem(w) for w in pwords}
+    names = [w.lower() for w in _CAPITALISED.findall(question)]
+    numbers = _NUMBER.findall(question)
+    values = {
+        "bias": 1.0,
+        "best_fit": fits[0] if fits else 0.0,
+        "best_cos": best_cos,
+        "best_lex": best_lex,
+        "second_gap": (fits[0] - fits[1]) if len(fits) > 1 else 0.0,
+        "top_span": top_span,
+        "missing_share": (len([s for s in qstems if s not in pstems]) / len(qstems)) if qstems else 0.0,
+        "missing_names": float(sum(1 for n in names if n not in pwords and stem(n) not in pstems)),
+        "missing_numbers": float(sum(1 for n in numbers if n not in passage_text)),
+    }
+    return np.array([values[n] for n in ANSWERABILITY], dtype=np.float64)
