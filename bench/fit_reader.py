@@ -19,7 +19,7 @@ import os
 import pickle
 import sys
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from articleqa.models import Passage  # noqa: E402
 from articleqa.settings import Settings  # noqa: E402
 from evaluation.metrics import contains_answer, exact_match, token_f1  # noqa: E402
+from qa.reader import span_probabilities  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = ("realtimeqa-dev", "squad2-dev")
@@ -75,12 +76,14 @@ def featurize(rows: list[dict]) -> list[dict]:
     for r in rows:
         passages = [Passage(**p) for p in r["passages"]]
         q, ranked = ext.rank(r["query"], passages)
-        sents = ext.evidence(q, ranked, passages) if ranked else []
+        ok = [c for c in ranked if c.type_ok]
+        # As at runtime: spans come from the supporting sentences the extractive scorer chose.
+        keys = {(c.text, c.passage) for c in ext.supporting(ok)} if ok else set()
+        sents = [v for v in ext.evidence(q, ranked, passages) if (v.text, v.passage) in keys] if ranked else []
         spans = candidate_spans(sents)
         x = span_features(q.text, q.kind, q.stems, q.words, sents, spans, _stem_one, EXPECTED,
                           PERSON_NOUNS) if spans else None
         y = np.array([token_f1(s.text, r["answers"]) >= POSITIVE_F1 for s in spans], dtype=bool)
-        ok = [c for c in ranked if c.type_ok]
         best = ok[0] if ok else None
         answer_inputs = None
         if best is not None:
@@ -89,7 +92,7 @@ def featurize(rows: list[dict]) -> list[dict]:
         out.append({
             **r, "kind": q.kind, "x": x, "y": y, "spans": [s.text for s in spans], "answer_inputs": answer_inputs,
             "sentences": [s.text for s in sents], "best": best.text if best else "",
-            "refused": best is None or round(best.fit, 4) < settings.refusal_threshold,
+            "fit": best.fit if best else 0.0,
         })
     return out
 
@@ -98,11 +101,13 @@ def is_validation(group: str) -> bool:
     return int(hashlib.sha1(group.encode()).hexdigest(), 16) % 1000 < VALIDATION_SHARE * 1000
 
 
-def fit(train: list[dict], c: float) -> np.ndarray:
-    """Logistic regression on standardised features; scaling folded back into plain weights (bias in 'bias')."""
+def fit_pointwise(train: list[dict], c: float):
+    """Logistic regression on standardised span features, scaling folded back into plain weights (bias in 'bias');
+    the calibration is the identity, so a span's probability is the model's own."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
+    from qa.reader import ReaderWeights
     from qa.reader_features import feature_names
 
     xs = np.vstack([t["x"] for t in train if t["x"] is not None])
@@ -115,10 +120,55 @@ def fit(train: list[dict], c: float) -> np.ndarray:
     w = model.coef_[0] / scale
     w[bias] = 0.0
     w[bias] = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
-    return w
+    return ReaderWeights(tuple(names), w, 0.0, calibration=(0.0, 1.0, 0.0))
 
 
-def answerability_rows(rows: list[dict], w: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def fit_pairwise(train: list[dict], c: float, negatives: int = 40, seed: int = 0):
+    """A linear span ranker fitted on pairs (right span minus wrong span of the same question, and the reverse) by
+    logistic regression, then a calibration of the pick: P(top span right) from its score and its lead.
+
+    Returns:
+        ReaderWeights with threshold 0 (chosen afterwards).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from qa.reader import ReaderWeights
+    from qa.reader_features import feature_names
+
+    rng = np.random.default_rng(seed)
+    xs = np.vstack([t["x"] for t in train if t["x"] is not None])
+    scale = StandardScaler().fit(xs).scale_
+    scale = np.where(scale > 0, scale, 1.0)
+    diffs = []
+    for t in train:
+        if t["x"] is None or not t["y"].any():
+            continue
+        x = t["x"] / scale
+        pos, neg = np.flatnonzero(t["y"]), np.flatnonzero(~t["y"])
+        for p in pos:
+            for n in rng.permutation(neg)[:negatives]:
+                diffs.append(x[p] - x[n])
+    d = np.array(diffs)
+    ranker = LogisticRegression(C=c, max_iter=5000, fit_intercept=False).fit(np.vstack([d, -d]),
+                                                                             np.r_[np.ones(len(d)), np.zeros(len(d))])
+    w = ranker.coef_[0] / scale
+    # Calibration on the training questions' picks.
+    feats, labels = [], []
+    for t in train:
+        if t["x"] is None:
+            continue
+        scores = t["x"] @ w
+        order = np.argsort(-scores)
+        gap = scores[order[0]] - (scores[order[1]] if len(order) > 1 else scores[order[0]])
+        feats.append([scores[order[0]], gap])
+        labels.append(bool(t["y"][order[0]]))
+    cal = LogisticRegression(C=10.0, max_iter=5000).fit(np.array(feats), np.array(labels))
+    calibration = (float(cal.intercept_[0]), float(cal.coef_[0][0]), float(cal.coef_[0][1]))
+    return ReaderWeights(tuple(feature_names()), w, 0.0, calibration=calibration)
+
+
+def answerability_rows(rows: list[dict], w) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Question-level features (with the span model's top probability) and labels of the non-refused questions."""
     from qa.extractive import _stem_one
     from qa.reader_features import answerability_features
@@ -128,20 +178,20 @@ def answerability_rows(rows: list[dict], w: np.ndarray) -> tuple[np.ndarray, np.
         if r["refused"] or r["answer_inputs"] is None:
             continue
         qtext, qstems, fits, cos, lex, ptext = r["answer_inputs"]
-        top = float(np.max(1.0 / (1.0 + np.exp(-(r["x"] @ w))))) if r["x"] is not None else 0.0
+        top = float(np.max(span_probabilities(r["x"], w))) if r["x"] is not None else 0.0
         xs.append(answerability_features(qtext, qstems, fits, cos, lex, top, ptext, _stem_one))
         ys.append(r["answerable"])
         kept.append(r)
     return np.array(xs), np.array(ys, dtype=bool), kept
 
 
-def fit_answerability(rows: list[dict], w: np.ndarray, max_false_refusals: float, c: float) -> tuple[np.ndarray, float]:
+def fit_answerability(rows: list[dict], w, max_false_refusals: float, c: float) -> tuple[np.ndarray, float]:
     """Logistic regression answerable vs not, and the highest threshold whose false refusals (share of the
     answerable training questions refused) stay within `max_false_refusals`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    xs, ys, _ = answerability_rows(rows, w)
+    xs, ys, kept = answerability_rows(rows, w)
     scaler = StandardScaler().fit(xs)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     model = LogisticRegression(C=c, max_iter=5000).fit((xs - scaler.mean_) / scale, ys)
@@ -149,15 +199,21 @@ def fit_answerability(rows: list[dict], w: np.ndarray, max_false_refusals: float
     a[0] = 0.0
     a[0] = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
     p = 1.0 / (1.0 + np.exp(-(xs @ a)))
-    answerable = np.sort(p[ys])
-    n_total = sum(1 for r in rows if r["answerable"])
-    already = n_total - len(answerable)  # refused by the evidence threshold before the model is asked
-    allowed = int(max_false_refusals * n_total) - already
-    threshold = float(answerable[allowed] - 1e-6) if 0 < allowed < len(answerable) else 0.0
-    return a, threshold
+    # The highest threshold that keeps every set's false refusals (evidence threshold included) within the bound.
+    best = 0.0
+    for t in np.arange(0.0, 1.0, 0.01):
+        ok = True
+        for name in SETS:
+            answerable = [r for r in rows if r["answerable"] and r["set"] == name]
+            refused = sum(1 for r in answerable if r["refused"])
+            refused += sum(1 for pi, r in zip(p, kept, strict=True) if r["answerable"] and r["set"] == name and pi < t)
+            ok &= refused <= max_false_refusals * len(answerable)
+        if ok:
+            best = float(t)
+    return a, best
 
 
-def mark_answerability(rows: list[dict], w: np.ndarray, a: np.ndarray | None, threshold: float) -> None:
+def mark_answerability(rows: list[dict], w, a: np.ndarray | None, threshold: float) -> None:
     """Set `refused_a` on each question the answerability model would refuse."""
     for r in rows:
         r["refused_a"] = False
@@ -178,7 +234,7 @@ def refusal_scores(rows: list[dict]) -> dict[str, float]:
             "n_unanswerable": len(un), "n_answerable": len(an)}
 
 
-def direct_answers(rows: list[dict], w: np.ndarray, threshold: float) -> list[tuple[str, bool, float]]:
+def direct_answers(rows: list[dict], w, threshold: float) -> list[tuple[str, bool, float]]:
     """(direct answer, is a span, top probability) per question: the top span when it clears the threshold, else
     the extractive best sentence; '' when the answerer refuses."""
     out = []
@@ -189,13 +245,13 @@ def direct_answers(rows: list[dict], w: np.ndarray, threshold: float) -> list[tu
         if r["x"] is None:
             out.append((r["best"], False, 0.0))
             continue
-        p = 1.0 / (1.0 + np.exp(-(r["x"] @ w)))
+        p = span_probabilities(r["x"], w)
         i = int(np.argmax(p))
         out.append((r["spans"][i], True, float(p[i])) if p[i] >= threshold else (r["best"], False, float(p[i])))
     return out
 
 
-def scores(rows: list[dict], w: np.ndarray, threshold: float) -> dict[str, float]:
+def scores(rows: list[dict], w, threshold: float) -> dict[str, float]:
     """Direct-answer contains / F1 / EM, span share and oracle over the answerable questions with open answers."""
     rows = [r for r in rows if r["answers"]]
     if not rows:
@@ -245,16 +301,21 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--cache", type=Path, default=None, help="Retrieval cache (default: <store>/fit_reader.pkl).")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "qa" / "reader_weights.json")
+    ap.add_argument("--ranker", choices=("pointwise", "pairwise"), default="pointwise",
+                    help="pointwise: logistic regression per span (measured better here); pairwise: a linear ranker "
+                    "on right-minus-wrong span pairs plus a calibration of its pick.")
     ap.add_argument("--c", type=float, default=0.3, help="Inverse L2 regularisation strength.")
     ap.add_argument("--answerability", action=argparse.BooleanOptionalAction, default=True,
                     help="Also fit the answerability model that refuses questions the evidence only resembles.")
     ap.add_argument("--max-false-refusals", type=float, default=0.08,
                     help="Share of answerable training questions the answerability model may refuse (with the "
                     "evidence threshold's own refusals).")
+    ap.add_argument("--evidence-threshold", type=float, default=Settings().refusal_threshold,
+                    help="Evidence score below which the extractive answerer refuses before any model (the "
+                    "refusal_threshold setting; default %(default)s).")
     ap.add_argument("--dry-run", action="store_true", help="Report only; do not write the weights file.")
     args = ap.parse_args()
 
-    from qa.reader import ReaderWeights
     from qa.reader_features import feature_names
 
     cache = args.cache or args.store / "fit_reader.pkl"
@@ -263,12 +324,22 @@ def main() -> None:
     else:
         rows = collect(args.store, args.data)
         cache.write_bytes(pickle.dumps(rows))
-    feats = featurize(rows)
+    # Features are cached by the source of the code that computes them (refits with other learner settings are fast).
+    code = "".join((Path(__file__).resolve().parents[1] / "qa" / f).read_text() for f in ("reader_features.py",
+                                                                                         "extractive.py"))
+    fcache = cache.with_name(f"fit_reader-features-{hashlib.sha1(code.encode()).hexdigest()[:10]}.pkl")
+    if fcache.is_file():
+        feats = pickle.loads(fcache.read_bytes())
+    else:
+        feats = featurize(rows)
+        fcache.write_bytes(pickle.dumps(feats))
+    for r in feats:  # refused by the evidence threshold before the answerability model is asked
+        r["refused"] = r["answer_inputs"] is None or round(r["fit"], 4) < args.evidence_threshold
     train_all = [r for r in feats if not is_validation(r["group"])]
     val_all = [r for r in feats if is_validation(r["group"])]
     train = [r for r in train_all if r["answers"]]
     val = [r for r in val_all if r["answers"]]
-    w = fit(train, args.c)
+    w = (fit_pairwise if args.ranker == "pairwise" else fit_pointwise)(train, args.c)
     a, a_threshold = (None, 0.0)
     if args.answerability:
         a, a_threshold = fit_answerability(train_all, w, args.max_false_refusals, 1.0)
@@ -277,7 +348,8 @@ def main() -> None:
     # chosen on the training questions by the mean of the two.
     grid = [round(t, 2) for t in np.arange(0.05, 0.95, 0.05)]
     best_t = max(grid, key=lambda t: (lambda s: s["direct_contains"] + s["direct_f1"])(scores(train, w, t)))
-    report = {"threshold": best_t, "c": args.c, "positive_f1": POSITIVE_F1,
+    report = {"threshold": best_t, "c": args.c, "evidence_threshold": args.evidence_threshold,
+              "positive_f1": POSITIVE_F1,
               "train_questions": len(train), "validation_questions": len(val),
               "train_rows": int(sum(len(r["y"]) for r in train)),
               "train_positives": int(sum(r["y"].sum() for r in train))}
@@ -291,10 +363,10 @@ def main() -> None:
     import json
 
     print(json.dumps(report, indent=1))
-    top = sorted(zip(feature_names(), w, strict=True), key=lambda nw: -abs(nw[1]))[:15]
+    top = sorted(zip(feature_names(), w.weights, strict=True), key=lambda nw: -abs(nw[1]))[:15]
     print("largest weights:", ", ".join(f"{n} {v:+.2f}" for n, v in top))
     if not args.dry_run:
-        weights = ReaderWeights(tuple(feature_names()), w, best_t, answerable=a, answerable_threshold=a_threshold)
+        weights = replace(w, threshold=best_t, answerable=a, answerable_threshold=a_threshold)
         args.out.write_text(weights.to_json({"fitted": {k: v for k, v in report.items() if k != "cue_counts"}}))
         print(f"wrote {args.out}")
 

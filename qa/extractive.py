@@ -175,8 +175,13 @@ class ExtractiveAnswerer:
             else:
                 reason = f"No passage answers this closely enough (evidence {evidence:.2f}, needed {threshold:.2f})."
             return Draft(score=evidence, refused=True, reason=reason, kind=q.kind)
+        chosen = self.supporting(ok)
+        # The span reader reads the direct answer out of the supporting sentences only, so the sentences shown are
+        # the ones the extractive scorer chose; the one holding the span leads.
         views = self.evidence(q, ranked, passages)
-        read = self.reader.run(q.text, q.kind, q.stems, q.words, views, _stem_one, EXPECTED, PERSON_NOUNS)
+        keys = [(c.text, c.passage) for c in chosen]
+        read = self.reader.run(q.text, q.kind, q.stems, q.words, [v for v in views if (v.text, v.passage) in keys],
+                               _stem_one, EXPECTED, PERSON_NOUNS)
         w = self.reader.weights
         if w.answerable is not None:
             x = answerability_features(
@@ -188,18 +193,9 @@ class ExtractiveAnswerer:
                 return Draft(score=evidence, refused=True, kind=q.kind, evidence=views,
                              reason=f"The passages do not clearly answer this (answerability {p:.2f}, "
                              f"needed {w.answerable_threshold:.2f}).")
-        chosen = [best]
         if read.short is not None:
-            # The sentence the direct answer was read from leads; another sentence holding an accepted answer of
-            # its own follows it ("his sister Kim Yo Jong" ... "along with his teenage daughter").
-            accepted = [views[sp.sentence] for p, sp in read.ranked if p >= self.reader.weights.threshold]
-            picked = list(dict.fromkeys((v.text, v.passage) for v in accepted))[:2]
-            chosen = [c for key in picked for c in ranked if (c.text, c.passage) == key][:2]
-        for c in sorted(ok, key=lambda c: -c.fit):
-            if len(chosen) >= self.settings.max_answer_sentences or c.fit < max(threshold, best.fit - MARGIN):
-                break
-            if all(c is not o for o in chosen) and not any(_near_duplicate(c, o) for o in chosen):
-                chosen.append(c)
+            lead = keys.index((read.short.sentence, read.short.passage))
+            chosen.insert(0, chosen.pop(lead))
         return Draft(
             sentences=[(c.text, c.passage + 1) for c in chosen],
             short_answer=read.short.text if read.short else "",
@@ -208,6 +204,18 @@ class ExtractiveAnswerer:
             short=read.short,
             evidence=views,
         )
+
+    def supporting(self, ok: list[_Candidate]) -> list[_Candidate]:
+        """The supporting sentences: the best one holding the expected kind of answer, and the next ones within
+        MARGIN of it (no near-duplicates), at most max_answer_sentences."""
+        best, threshold = ok[0], self.settings.refusal_threshold
+        chosen = [best]
+        for c in ok[1:]:
+            if len(chosen) >= self.settings.max_answer_sentences or c.fit < max(threshold, best.fit - MARGIN):
+                break
+            if not any(_near_duplicate(c, o) for o in chosen):
+                chosen.append(c)
+        return chosen
 
     def rank(self, question: str, passages: list[Passage]) -> tuple[_Question, list[_Candidate]]:
         """The analysed question and every distinct passage sentence, scored, best first."""

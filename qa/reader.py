@@ -32,6 +32,7 @@ class ReaderWeights:
     weights: np.ndarray
     threshold: float
     version: int = WEIGHTS_VERSION
+    calibration: tuple[float, float, float] = (0.0, 1.0, 0.0)  # P(top span answers) = sigmoid(c0 + c1 top + c2 gap)
     answerable: np.ndarray | None = None  # weights over ANSWERABILITY (None: no answerability model)
     answerable_threshold: float = 0.0  # below this probability the question is refused
 
@@ -52,12 +53,14 @@ class ReaderWeights:
             raise ValueError(f"{path}: answerability features differ from qa/reader_features.py; "
                              "refit with `python bench/fit_reader.py`")
         return cls(names, np.asarray(data["weights"], dtype=np.float64), float(data["threshold"]), data["version"],
+                   tuple(data.get("calibration", (0.0, 1.0, 0.0))),
                    np.asarray(ans["weights"], dtype=np.float64) if ans else None,
                    float(ans["threshold"]) if ans else 0.0)
 
     def to_json(self, extra: dict[str, Any] | None = None) -> str:
         """The weights file's content (feature names next to their weights, so a diff is readable)."""
         body: dict[str, Any] = {"version": self.version, "threshold": round(self.threshold, 4),
+                                "calibration": [round(float(c), 6) for c in self.calibration],
                                 "features": list(self.names), "weights": [round(float(w), 6) for w in self.weights]}
         if self.answerable is not None:
             body["answerability"] = {"threshold": round(self.answerable_threshold, 4), "features": list(ANSWERABILITY),
@@ -126,13 +129,24 @@ class SpanReader:
         if not spans:
             return ReadResult(None, [])
         x = span_features(question, kind, qstems, qwords, sentences, spans, stem, expected, person_nouns)
-        probs = 1.0 / (1.0 + np.exp(-(x @ self.weights.weights)))
+        probs = span_probabilities(x, self.weights)
         ranked = sorted(zip(probs.tolist(), spans, strict=True), key=lambda ps: -ps[0])
         p, best = ranked[0]
         if p < self.weights.threshold:
             return ReadResult(None, ranked)
         s = sentences[best.sentence]
         return ReadResult(ShortAnswer(best.text, s.text, s.passage, best.start, best.end, round(p, 4)), ranked)
+
+
+def span_probabilities(x: np.ndarray, weights: ReaderWeights) -> np.ndarray:
+    """Per span, the probability that it is the answer if it is the reader's pick: a linear ranking score (fitted
+    on pairs of right and wrong spans of the same question), calibrated on the score and its lead over the next."""
+    scores = x @ weights.weights
+    order = np.sort(scores)[::-1]
+    second = order[1] if len(order) > 1 else order[0]
+    gaps = np.where(scores >= order[0], scores - second, scores - order[0])
+    c0, c1, c2 = weights.calibration
+    return 1.0 / (1.0 + np.exp(-(c0 + c1 * scores + c2 * gaps)))
 
 
 def probability(x: np.ndarray, w: np.ndarray) -> float:

