@@ -310,7 +310,7 @@ def main() -> None:
     ap.add_argument("--max-false-refusals", type=float, default=0.08,
                     help="Share of answerable training questions the answerability model may refuse (with the "
                     "evidence threshold's own refusals).")
-    ap.add_argument("--evidence-threshold", type=float, default=Settings().refusal_threshold,
+    ap.add_argument("--evidence-threshold", type=float, default=Settings().answer.refusal_threshold,
                     help="Evidence score below which the extractive answerer refuses before any model (the "
                     "refusal_threshold setting; default %(default)s).")
     ap.add_argument("--dry-run", action="store_true", help="Report only; do not write the weights file.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +13,12 @@ from articleqa.settings import Settings
 from qa.generative import LLMUnavailable, _defuse, make_chat_model, resolve_llm, stream_with_deadline
 from qa.reader import ShortAnswer
 from qa.reader_features import SentenceView
+from qa.turn import Draft, Request, Turn
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+
+    from qa.extractive import ExtractiveAnswerer
 
 MAX_SENTENCES = 5  # 3-6 sentences keep the prompt at 150-300 tokens: seconds on 2 cores instead of 10-30 s
 SPAN_TOKENS = 24  # an answer span is a few words; a cap keeps a rambling model from costing seconds
@@ -78,7 +83,7 @@ class LLMSpanReader:
         model = self.model()
         reply = "".join(
             str(getattr(chunk, "content", chunk))
-            for chunk in stream_with_deadline(lambda: model.stream(prompt), self.settings.llm_timeout, "LLM")
+            for chunk in stream_with_deadline(lambda: model.stream(prompt), self.settings.llm.timeout, "LLM")
         )
         return LLMRead(reply, locate(reply, sentences[:MAX_SENTENCES]), prompt)
 
@@ -98,4 +103,49 @@ def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
     return None
 
 
-__all__ = ["LLMRead", "LLMSpanReader", "LLMUnavailable", "locate"]
+class SpanLLMAnswerer:
+    """The `--mode llm` answerer by default: the extractive answerer picks and checks the evidence sentences, the
+    LLM copies the direct answer out of them; when its reply is not a span of them, the extractive answer stands."""
+
+    mode = "llm"
+
+    def __init__(self, settings: Settings, gate: ExtractiveAnswerer, reader: LLMSpanReader | None = None):
+        self.settings = settings
+        self.gate = gate
+        self.reader = reader or LLMSpanReader(settings)
+
+    def run(self, query: str, passages: list) -> Draft:
+        """The Draft at once (see `stream_turn`)."""
+        *_, draft = self.stream_turn(Turn(Request(query), query, passages, self.mode))
+        assert isinstance(draft, Draft)
+        return draft
+
+    def stream_turn(self, turn: Turn) -> Iterator[Draft]:
+        """Gate, read the span with the LLM, yield the Draft (nothing streams: the answer is a few words)."""
+        t = time.perf_counter()
+        gate = self.gate.run(turn.query, turn.passages)
+        turn.timings["extract"] = time.perf_counter() - t
+        if gate.refused:  # no evidence: the LLM is never called
+            gate.mode = self.mode
+            yield gate
+            return
+        t = time.perf_counter()
+        try:
+            read = self.reader.run(turn.query, gate.evidence)
+        except LLMUnavailable as exc:
+            read = None
+            gate.notices.append(f"The LLM was not available ({exc}); showing the extractive answer instead.")
+        turn.timings["generate"] = time.perf_counter() - t
+        if read is None or read.short is None:
+            if read is not None:
+                gate.notices.append("The LLM's reply was not a span of the evidence; showing the extractive answer.")
+            yield gate
+            return
+        short = read.short
+        lead = (short.sentence, short.passage + 1)
+        sentences = [lead, *(s for s in gate.sentences if s != lead)][: self.settings.answer.max_answer_sentences]
+        yield Draft(sentences=sentences, short_answer=short.text, score=gate.score, kind=gate.kind, mode=self.mode,
+                    short=short, evidence=gate.evidence)
+
+
+__all__ = ["LLMRead", "LLMSpanReader", "LLMUnavailable", "SpanLLMAnswerer", "locate"]
