@@ -280,9 +280,10 @@ def scores(rows: list[dict], w, threshold: float) -> dict[str, float]:
 def cue_counts(rows: list[dict]) -> dict[str, dict[str, int]]:
     """Dev-set counts behind the kind patterns: questions per expected kind, and how many of those have a gold
     answer whose NER label is one the kind expects."""
-    from qa.extractive import EXPECTED, get_nlp
+    from articleqa.text import nlp as load_nlp
+    from qa.extractive import EXPECTED
 
-    nlp = get_nlp()
+    nlp = load_nlp()
     out: dict[str, Counter] = {}
     for r in rows:
         if not r["kind"] or not r["answers"]:
