@@ -168,7 +168,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
                 yield chat, turns, source_cards_html(ans), details_markdown(ans), ""
 
     def final_message(ans: Answer) -> str:
-        text = answer_markdown(ans.answer)
+        text = answer_markdown(ans.answer, ans.short_answer)
         if ans.refused and ans.passages:
             near = "\n".join(
                 f"{i}. {escape_text(p.title or '(untitled)')}"

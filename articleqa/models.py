@@ -93,7 +93,10 @@ class Answer:
 
     question: str
     answer: str  # text with [n] markers
-    short_answer: str = ""
+    short_answer: str = ""  # the direct answer when it is a span: verbatim in citation `short_answer_citation`
+    short_answer_citation: int = 0  # its [n] (0: no checked span; the answer then leads with its first sentence)
+    short_answer_start: int = -1  # its character offsets in that citation's article text (-1 when none)
+    short_answer_end: int = -1
     refused: bool = False
     refusal_reason: str = ""
     citations: list[Citation] = field(default_factory=list)

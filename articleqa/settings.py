@@ -146,6 +146,13 @@ class RetrievalSettings(BaseModel):
     bm25_weight: float = Field(0.15, description="Re-scoring weight of the normalised BM25 score.")
     coverage_weight: float = Field(0.15, description="Re-scoring weight of the query's content-word coverage.")
     fusion_weight: float = Field(0.30, description="Re-scoring weight of the reciprocal-rank-fusion score.")
+    recency_half_life_days: float = Field(
+        30.0, description="Recency prior relative to the reference date: an article this many days older loses half "
+        "of the prior's share of its retrieval score (0 = off; measured on realtimeqa-dev, bench/README.md).",
+    )
+    recency_weight: float = Field(
+        0.2, ge=0.0, le=1.0, description="Share of a passage's retrieval score the recency prior may take (0 = off).",
+    )
 
 
 class AnswerSettings(BaseModel):
@@ -157,9 +164,12 @@ class AnswerSettings(BaseModel):
         description="Minimum evidence score (0-1) of the best sentence; below it the question is refused "
         "(calibrated with bench/calibrate_refusal.py).",
     )
-    max_answer_sentences: int = Field(3, description="Most sentences in an extractive answer.")
+    max_answer_sentences: int = Field(
+        2, description="Most supporting sentences after the direct answer (the answer, then 1-2 sentences)."
+    )
     reference_date: str | None = Field(
-        None, description="ISO date that 'last week' and similar phrases are relative to (default: today)."
+        None, description="ISO date that 'last week' and similar phrases are relative to (default: today). When "
+        "set (here or per question), articles published after it are not used.",
     )
 
     @field_validator("reference_date")
@@ -182,9 +192,6 @@ class AnswerSettings(BaseModel):
         0.35, description="Share of its score a sentence without the expected kind of answer keeps."
     )
     margin: float = Field(0.12, description="Extra answer sentences must score within this of the best one.")
-    role_missing: float = Field(
-        0.6, description="Ranking factor of a 'who is the director of' sentence where no new name is next to the role."
-    )
     person_noun_only: float = Field(
         0.75, description="Ranking factor of a 'who' sentence with only a person noun ('his daughter') and no new name."
     )
@@ -206,6 +213,10 @@ class LLMSettings(BaseModel):
 
     base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint (Ollama http://localhost:11434/v1, vLLM, llama.cpp, LM Studio)."
+    )
+    answer_from: Literal["span", "generate"] = Field(
+        "span", description="What --mode llm asks of the LLM: 'span' (copy the answer out of the 3-6 best evidence "
+        "sentences; seconds on a CPU) or 'generate' (write an answer from whole passages; 10-30 s on 2 cores).",
     )
     model: str = Field("local", description="Model name sent to the LLM endpoint.")
     api_key: str = Field("local", description="API key for the LLM endpoint ('local' for servers that need none).")
@@ -254,6 +265,7 @@ _RENAMED = {
     "embedding_model": ("embedding", "model"),
     "embed_batch_size": ("embedding", "batch_size"),
     "llm_base_url": ("llm", "base_url"),
+    "llm_answer": ("llm", "answer_from"),
     "llm_model": ("llm", "model"),
     "llm_api_key": ("llm", "api_key"),
     "llm_gguf": ("llm", "gguf"),

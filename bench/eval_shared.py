@@ -22,8 +22,9 @@ from evaluation.testset import load_testset  # noqa: E402
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "out"
 SETS = ("realtimeqa-dev", "squad2-dev")
-ROW = ("hit@1", "hit@4", "hit@10", "mrr@10", "answer_in_top4", "mc_accuracy", "contains", "f1", "refusal_rate",
-       "false_refusal_rate", "citation_precision", "invalid_citations")
+ROW = ("hit@1", "hit@4", "hit@10", "mrr@10", "answer_in_top4", "mc_accuracy", "direct_contains", "contains", "f1", "em",
+       "answer_words", "refusal_rate", "false_refusal_rate", "citation_precision", "invalid_citations",
+       "latency_p50_total", "latency_p95_total")
 
 
 def main() -> None:
@@ -55,8 +56,8 @@ def main() -> None:
         write_json(data, json_path, previous)
         write_html(data, html_path, previous)
         m = data["metrics"]
-        cells = " | ".join("-" if m.get(k) is None else f"{m[k]:.3f}" if k != "invalid_citations" else f"{m[k]:.0f}"
-                           for k in ROW)
+        cells = " | ".join("-" if m.get(k) is None else f"{m[k]:.0f}" if k == "invalid_citations"
+                           else f"{m[k]:.1f}" if k == "answer_words" else f"{m[k]:.3f}" for k in ROW)
         rows.append(f"| articleqa {data['settings']['mode']} on {name} (n={data['items_total']}) | {cells} |")
         print(f"wrote {json_path} and {html_path}", file=sys.stderr)
     print("| system | " + " | ".join(ROW) + " |")

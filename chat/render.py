@@ -27,14 +27,18 @@ def escape_text(text: str) -> str:
     return "".join(_ENTITIES.get(c, c) for c in text)
 
 
-def answer_markdown(text: str) -> str:
+def answer_markdown(text: str, direct: str = "") -> str:
     """Answer text for the chat: escaped, with each marker [n] turned into a link to source card n.
 
     Args:
         text: answer text with [n] markers.
+        direct: the checked short answer the text leads with; shown in bold on its own line.
     Returns:
         Markdown/HTML for a chat message.
     """
+    if direct and text.startswith(direct + " ["):
+        first, sep, rest = text.partition("\n")
+        return f"**{answer_markdown(first)}**{sep}{answer_markdown(rest)}" if sep else f"**{answer_markdown(first)}**"
     out, last = [], 0
     for m in MARKER.finditer(text):
         out.append(escape_text(text[last : m.start()]))

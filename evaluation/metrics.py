@@ -21,7 +21,8 @@ HIT_KS = (1, 3, 4, 5, 10)  # 4 too, to sit beside the anchor figures in /work/sh
 RECALL_KS = (5, 10)
 RETRIEVAL_DEPTH = 10
 HEADLINE = (
-    "em", "f1", "contains", "mc_accuracy", "hit@1", "hit@5", "mrr@10", "refusal_rate", "false_refusal_rate",
+    "em", "f1", "direct_contains", "contains", "mc_accuracy", "hit@1", "hit@5", "mrr@10", "refusal_rate",
+    "false_refusal_rate",
     "citation_precision", "citation_recall", "invalid_citations",
 )
 LOWER_IS_BETTER = frozenset({"false_refusal_rate", "invalid_citations", "answer_words", "errors"})
@@ -72,6 +73,18 @@ def answer_body(answer: Answer) -> str:
     """The answer text without [n] markers and the trailing "(Published: ...)" line."""
     text = _PUBLISHED.sub("", answer.answer)
     return re.sub(r"\s+([.,;:!?])", r"\1", MARKER_GROUP.sub("", text)).strip()
+
+
+def direct_answer(answer: Answer) -> str:
+    """What the answer leads with: its checked short answer, else its first sentence ("" when refused)."""
+    if answer.refused:
+        return ""
+    if answer.short_answer:
+        return answer.short_answer
+    from articleqa.text import split_sentences
+
+    first = split_sentences(answer_body(answer))
+    return first[0].text if first else ""
 
 
 def word_count(text: str) -> int:
@@ -275,6 +288,7 @@ class ItemScores:
     em: float | None = None
     f1: float | None = None
     contains: float | None = None
+    direct_contains: float | None = None
     answer_words: int | None = None
     mc_correct: float | None = None
     mc_pick: int | None = None
@@ -309,13 +323,14 @@ def score_item(
     """
     s = ItemScores(answerable=item.answerable, refused=answer.refused, timings=dict(answer.timings))
     body = answer_body(answer)
-    prediction = "" if answer.refused else (answer.short_answer or body)
+    prediction = direct_answer(answer)
     if not answer.refused:
         s.answer_words = word_count(body)
     if item.scores_open:
         s.em = exact_match(prediction, item.answers)
         s.f1 = token_f1(prediction, item.answers)
         s.contains = 0.0 if answer.refused else contains_answer(body, item.answers)
+        s.direct_contains = contains_answer(prediction, item.answers)
         s.answer_in_top4 = contains_answer("\n".join(p.text for p in retrieved[:4]), item.answers)
     if item.is_multiple_choice:
         pick = pick_choice(item.question, item.choices, evidence_units(answer), embedder)
@@ -341,6 +356,7 @@ def metric_values(scores: Sequence[ItemScores]) -> dict[str, list[float]]:
         "em": [s.em for s in ok if s.em is not None],
         "f1": [s.f1 for s in ok if s.f1 is not None],
         "contains": [s.contains for s in ok if s.contains is not None],
+        "direct_contains": [s.direct_contains for s in ok if s.direct_contains is not None],
         "mc_accuracy": [s.mc_correct for s in ok if s.mc_correct is not None],
         "answer_in_top4": [s.answer_in_top4 for s in ok if s.answer_in_top4 is not None],
         "refusal_rate": [float(s.refused) for s in ok if not s.answerable],

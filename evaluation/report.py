@@ -10,10 +10,12 @@ from typing import Any
 from evaluation.metrics import HEADLINE, is_better
 
 RATE_METRICS = ("hit@1", "hit@3", "hit@4", "hit@5", "hit@10", "mrr@10", "recall@5", "recall@10", "answer_in_top4")
-ORDER = (*HEADLINE[:4], "answer_in_top4", *RATE_METRICS[:-1], *HEADLINE[7:], "answer_words", "errors")
-_SHORT = {"contains": "cont", "mc_accuracy": "mc", "refusal_rate": "refuse", "false_refusal_rate": "false_ref",
+ORDER = (*HEADLINE[:5], "answer_in_top4", *RATE_METRICS[:-1], *HEADLINE[8:], "answer_words", "errors")
+_SHORT = {"contains": "cont", "direct_contains": "direct", "mc_accuracy": "mc", "refusal_rate": "refuse",
+          "false_refusal_rate": "false_ref",
           "citation_precision": "cite_p", "passed": "pass"}
-TAG_COLUMNS = ("contains", "f1", "mc_accuracy", "hit@5", "refusal_rate", "false_refusal_rate", "citation_precision")
+TAG_COLUMNS = ("direct_contains", "contains", "f1", "mc_accuracy", "hit@5", "refusal_rate", "false_refusal_rate",
+               "citation_precision")
 
 
 def load_previous(path: str | Path) -> dict[str, Any]:

@@ -69,6 +69,7 @@ class ItemResult:
             "got": None if a is None else {
                 "answer": a.answer,
                 "short_answer": a.short_answer,
+                "short_answer_citation": a.short_answer_citation,
                 "refused": a.refused,
                 "refusal_reason": a.refusal_reason,
                 "rewritten_query": a.rewritten_query,

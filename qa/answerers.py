@@ -128,7 +128,11 @@ class Answerers:
         from qa.extractive import ExtractiveAnswerer
 
         self.extractive = ExtractiveAnswerer(settings, embedder)
-        self.llm = GenerativeAnswerer(settings, self.extractive)
+        self.llm: Answerer = GenerativeAnswerer(settings, self.extractive)
+        if settings.llm.answer_from == "span":  # the LLM reads the answer span out of the evidence sentences
+            from qa.llm_reader import SpanLLMAnswerer
+
+            self.llm = SpanLLMAnswerer(settings, self.extractive)
 
     def select(self, turn: Turn) -> Answerer:
         """Record questions read the article's record (when anything was found); else the mode's answerer."""

@@ -127,7 +127,7 @@ class Asker:
         notices = [notice] if notice else []
         if not retrieval.passages and (filters.since or filters.until) and not (req.since or req.until):
             notices = ["No article matched the date in the question; searched all dates instead."]
-            retrieval = self.retriever.run(query, Filters(source=req.source), k=k)
+            retrieval = self.retriever.run(query, as_of(Filters(source=req.source), self._as_of(req)), k=k)
         return query, retrieval, notices
 
     # ---- steps -----------------------------------------------------------------------------------------------
@@ -143,7 +143,14 @@ class Asker:
             notice = f"Only articles published {_span_text(since, until)} (from “{phrase}”)."
         else:
             since, until = None, None
-        return Filters(req.source, req.since or since, req.until or until), query, notice
+        return as_of(Filters(req.source, req.since or since, req.until or until), self._as_of(req)), query, notice
+
+    def _as_of(self, req: Request) -> dt.date | None:
+        """The date a question is asked "as of" when the user or the test set set one (not merely today)."""
+        if req.reference_date:
+            return req.reference_date
+        ref = self.settings.answer.reference_date
+        return dt.date.fromisoformat(ref) if ref else None
 
     def finish(self, turn: Turn, draft: Draft) -> Answer:
         """Check the draft's citations and make the Answer, or the refusal when there is no supported answer."""
@@ -162,10 +169,21 @@ class Asker:
                             draft)
 
     def _answer(self, turn: Turn, text: str, citations: list, unsupported: list[str], draft: Draft) -> Answer:
+        from qa.reader import cite_short
+
+        # The direct answer leads, shown only once our code found it verbatim in the quote it cites; a record
+        # answer's short answer is its checked record field.
+        direct = cite_short(draft.short, citations)
+        if direct is not None:
+            text = f"{direct.text} [{direct.number}]\n{text}"
+        record = draft.citations is not None and bool(draft.short_answer) and bool(citations)
         return Answer(
             question=turn.request.question,
             answer=text,
-            short_answer=draft.short_answer,
+            short_answer=direct.text if direct else (draft.short_answer if record else ""),
+            short_answer_citation=direct.number if direct else (citations[0].number if record else 0),
+            short_answer_start=direct.start if direct else -1,
+            short_answer_end=direct.end if direct else -1,
             citations=citations,
             passages=turn.passages,
             rewritten_query=turn.query,
@@ -245,6 +263,14 @@ def publish_window(since: dt.date | None, until: dt.date | None) -> tuple[dt.dat
     return (since - dt.timedelta(days=3) if since else None, until + dt.timedelta(days=7) if until else None)
 
 
+def as_of(filters: Filters, reference: dt.date | None) -> Filters:
+    """Filters for a question asked as of `reference`: nothing published after it, and the recency prior on."""
+    if reference is None:
+        return filters
+    until = min(filters.until, reference) if filters.until else reference
+    return Filters(filters.source, filters.since, until, reference)
+
+
 def _reference(settings: Settings) -> dt.date:
     if settings.answer.reference_date:
         return dt.date.fromisoformat(settings.answer.reference_date)
@@ -281,5 +307,7 @@ def _dated(text: str, citations: list) -> str:
 
 
 def _sentences_for_streaming(text: str) -> list[str]:
-    parts = re.split(r"(?<=\])\s+", text)
-    return [p + (" " if i < len(parts) - 1 else "") for i, p in enumerate(parts)]
+    """The answer in pieces that end after a citation marker, with the whitespace (a newline after the direct
+    answer) kept, so the pieces join up to exactly the answer."""
+    parts = re.split(r"(?<=\])(\s+)", text)
+    return [parts[i] + (parts[i + 1] if i + 1 < len(parts) else "") for i in range(0, len(parts), 2)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +13,13 @@ from articleqa.models import Passage
 from articleqa.settings import Settings
 from articleqa.text import LRU, NLP_LOCK, nlp, split_sentences, stems, words
 from qa.cite import encode_cached
-from qa.dates import WEEKDAYS, format_day, weekday_date
 from qa.kinds import ANY, CURRENCY, KIND_PATTERNS, KINDS, PERSON_NOUNS, PROPER, Kind
+from qa.reader import SpanReader, probability
+from qa.reader_features import SentenceView, answerability_features
 from qa.turn import Draft
+
+# Entity labels that answer each kind of question, as the span reader's features want them.
+EXPECTED: dict[str, frozenset[str]] = {name: kind.labels for name, kind in KINDS.items()}
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
@@ -30,21 +33,10 @@ _NAME_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _DETERMINERS = {"the", "a", "an"}
-# "Who is the (new) director of ...", "Who was named coach at ...": the role a name must stand next to.
-_NOT_ROLES = frozenset("the a an known responsible famous able first last best only one most".split())
-_ROLE_QUESTION = re.compile(
-    r"\bwho\s+(?:is|was|are|were|will\s+be|became|has\s+been)\s+(?:named\s+|appointed\s+)?(?:the\s+|a\s+|an\s+)?"
-    r"(?:new\s+|current\s+|former\s+|acting\s+|interim\s+)?(?P<role>[a-z]+)\s+(?:of|at|for|in|to)\b",
-    re.IGNORECASE,
-)
-FIRST_IN_YEARS = r"first\b[^.;]*?\bin (?:\w+ ){0,2}(?:years|months|weeks|decades)"
-DURATION_UNIT = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|decades?|centur(?:y|ies))\b", re.I)
 # Phrases (regular expressions on the lower-cased sentence) that express a question word without sharing its stem:
 # the embedding model alone does not connect "Who accompanied Kim?" with "... along with his teenage daughter".
 # Keys are stems.
 EXPANSIONS: dict[str, tuple[str, ...]] = {
-    "accompani": ("along with", "together with", "joined by", "entourage", "delegation", "travelled with",
-                  "traveled with", "came with"),
     "meet": ("met", "talks with", "summit", "held talks"),
     "met": ("meet", "meets", "meeting", "meetings", "talks with", "summit", "held talks"),  # the stemmer keeps "met"
     "arriv": ("reached", "landed", "came to"),
@@ -57,10 +49,6 @@ EXPANSIONS: dict[str, tuple[str, ...]] = {
     "visit": ("visited", "trip to", "travelled to", "traveled to"),
     "say": ("said", "told", "stated", "quoted"),
     "support": ("backing", "backed"),
-    # "their first meeting in six years" says how long it had been since the last (previous) one.
-    "sinc": (FIRST_IN_YEARS,),
-    "last": (FIRST_IN_YEARS,),
-    "previous": (FIRST_IN_YEARS,),
 }
 
 
@@ -72,7 +60,6 @@ class _Question:
     words: frozenset[str]
     focus: str  # what a name question asks about ("Kim's daughter"), for the refusal reason
     head: str  # its head noun's stem ("daughter"), which a name must stand next to
-    role: str = ""  # a who-question's role noun stem ("director" in "Who is the director of ..."), "" if none
 
     @property
     def spec(self) -> Kind:
@@ -101,9 +88,10 @@ class ExtractiveAnswerer:
     mode = "extractive"
     timing_key = "extract"  # the stage name in an answer's timings
 
-    def __init__(self, settings: Settings, embedder: Embedder):
+    def __init__(self, settings: Settings, embedder: Embedder, reader: SpanReader | None = None):
         self.settings = settings
         self.embedder = embedder
+        self.reader = reader or SpanReader()
 
     def run(self, question: str, passages: list[Passage]) -> Draft:
         """Answer a question from ranked passages without an LLM.
@@ -114,16 +102,13 @@ class ExtractiveAnswerer:
             question: the user's question.
             passages: retrieved passages; their list order gives their numbers 1..n and their rank.
         Returns:
-            A Draft whose sentences are verbatim passage sentences (so citations are exact), or a refusal.
+            A Draft whose sentences are verbatim passage sentences (so citations are exact), led by the one the
+            direct short answer was read from (qa/reader.py), or a refusal.
         """
-        w = self.settings.answer
-        threshold = w.refusal_threshold
-        q = analyse_question(question)
-        cands = _candidates(passages)
-        if not cands:
+        threshold = self.settings.answer.refusal_threshold
+        q, ranked = self.rank(question, passages)
+        if not ranked:
             return Draft(refused=True, reason="No passages were found for this question.", kind=q.kind)
-        self._score(q, cands)
-        ranked = sorted(cands, key=lambda c: -c.score)
         ok = [c for c in ranked if c.type_ok]
         # The evidence score is that of the best sentence holding the expected kind of answer: a sentence that
         # matches the question well but lacks it ("... his teenage daughter" for a name) must not answer.
@@ -135,19 +120,64 @@ class ExtractiveAnswerer:
             else:
                 reason = f"No passage answers this closely enough (evidence {evidence:.2f}, needed {threshold:.2f})."
             return Draft(score=evidence, refused=True, reason=reason, kind=q.kind)
+        chosen = self.supporting(ok)
+        # The span reader reads the direct answer out of the supporting sentences only, so the sentences shown are
+        # the ones the extractive scorer chose; the one holding the span leads.
+        views = self.evidence(q, ranked, passages)
+        keys = [(c.text, c.passage) for c in chosen]
+        read = self.reader.run(q.text, q.kind, q.stems, q.words, [v for v in views if (v.text, v.passage) in keys],
+                               _stem_one, EXPECTED, PERSON_NOUNS)
+        w = self.reader.weights
+        if w.answerable is not None:
+            x = answerability_features(
+                q.text, q.stems, [c.fit for c in ok[:2]], best.cos, best.lex, read.ranked[0][0] if read.ranked else 0.0,
+                passages[best.passage].text, _stem_one,
+            )
+            p = probability(x, w.answerable)
+            if p < w.answerable_threshold:
+                return Draft(score=evidence, refused=True, kind=q.kind, evidence=views,
+                             reason=f"The passages do not clearly answer this (answerability {p:.2f}, "
+                             f"needed {w.answerable_threshold:.2f}).")
+        if read.short is not None:
+            lead = keys.index((read.short.sentence, read.short.passage))
+            chosen.insert(0, chosen.pop(lead))
+        return Draft(
+            sentences=[(c.text, c.passage + 1) for c in chosen],
+            short_answer=read.short.text if read.short else "",
+            score=evidence,
+            kind=q.kind,
+            short=read.short,
+            evidence=views,
+        )
+
+    def supporting(self, ok: list[_Candidate]) -> list[_Candidate]:
+        """The supporting sentences: the best one holding the expected kind of answer, and the next ones within the
+        margin of it (no near-duplicates), at most max_answer_sentences."""
+        w = self.settings.answer
+        best = ok[0]
         chosen = [best]
         for c in sorted(ok[1:], key=lambda c: -c.fit):
-            if len(chosen) >= w.max_answer_sentences or c.fit < max(threshold, best.fit - w.margin):
+            if len(chosen) >= w.max_answer_sentences or c.fit < max(w.refusal_threshold, best.fit - w.margin):
                 break
             if not any(_near_duplicate(c, o) for o in chosen):
                 chosen.append(c)
-        published = _parse_date(passages[best.passage].date)
-        return Draft(
-            sentences=[(c.text, c.passage + 1) for c in chosen],
-            short_answer=short_answer(q, best, published),
-            score=evidence,
-            kind=q.kind,
-        )
+        return chosen
+
+    def rank(self, question: str, passages: list[Passage]) -> tuple[_Question, list[_Candidate]]:
+        """The analysed question and every distinct passage sentence, scored, best first."""
+        q = analyse_question(question)
+        cands = _candidates(passages)
+        if cands:
+            self._score(q, cands)
+        return q, sorted(cands, key=lambda c: -c.score)
+
+    def evidence(self, q: _Question, ranked: list[_Candidate], passages: list[Passage]) -> list[SentenceView]:
+        """The embedded front-runners, best first, parsed: what the span reader reads the short answer from."""
+        front = [c for c in ranked if c.doc is not None]
+        return [
+            SentenceView(c.text, c.passage, _parse(c.text), c.fit, c.cos, c.lex, r, passages[c.passage].title)
+            for r, c in enumerate(front)
+        ]
 
     def _score(self, q: _Question, cands: list[_Candidate]) -> None:
         """Fill lex, cos, base, type_ok and score of the candidates (dense only for the lexical front-runners)."""
@@ -175,11 +205,9 @@ class ExtractiveAnswerer:
             c.base = w.dense_weight * dense + w.lexical_weight * c.lex + w.rank_weight * _rank_prior(c.rank)
             c.type_ok = _has_answer_type(q, c) if q.kind else True
             c.score = c.fit = c.base if c.type_ok else c.base * w.type_penalty
-            if q.role and c.type_ok and not _name_next_to_role(q, c.doc):
-                c.score *= w.role_missing  # "the museum's director, Helena Marques" beats another name in the article
             if q.spec.person_nouns and c.type_ok and not _new_entities(q, c.doc, q.spec.labels):
                 # A new name answers "who" better than "the leaders" does, so it leads the answer; the evidence and
-                # the other sentences are still judged by `fit` ("his teenage daughter" may join "his sister ...").
+                # the other sentences are still judged by `fit`.
                 c.score *= w.person_noun_only
 
 
@@ -197,13 +225,7 @@ def analyse_question(question: str) -> _Question:
         hits = [(m.start(), k) for p, k in KIND_PATTERNS for m in [re.search(p, q, re.IGNORECASE)] if m]
         kind = min(hits)[1] if hits else ""
     qstems = set(stems(q)) - ({"name", "call"} if name else set())  # "name"/"called" are the question's words
-    role = ""
-    if kind and KINDS[kind].roles:
-        m = _ROLE_QUESTION.search(q)
-        word = m.group("role").lower() if m else ""
-        if word and word not in _NOT_ROLES and not word.endswith(("ed", "ly")):  # "Who is known for", not a role
-            role = _stem_one(word)
-    return _Question(q, kind, frozenset(qstems), frozenset(words(q)), focus, head, role)
+    return _Question(q, kind, frozenset(qstems), frozenset(words(q)), focus, head)
 
 
 def _candidates(passages: list[Passage]) -> list[_Candidate]:
@@ -243,13 +265,6 @@ def _person_nouns(q: _Question, doc: Doc) -> list[int]:
         and t.lower_ not in q.words
         and not _title_of_known(q, doc, t.i)
     ]
-
-
-def _name_next_to_role(q: _Question, doc: Doc) -> bool:
-    """Whether a new name stands within 3 words of the role the question asks about."""
-    roles = [t.i for t in doc if _stem_one(t.lower_) == q.role]
-    people = _new_entities(q, doc, ("PERSON", "ORG"))  # the small model often tags a person ORG
-    return any(min(abs(r - e.start), abs(r - (e.end - 1))) <= 3 for r in roles for e in people)
 
 
 def _title_of_known(q: _Question, doc: Doc, i: int) -> bool:
@@ -300,105 +315,6 @@ def _missing_reason(q: _Question) -> str:
 def _near_duplicate(a: _Candidate, b: _Candidate) -> bool:
     union = a.stems | b.stems
     return bool(union) and len(a.stems & b.stems) / len(union) > 0.6
-
-
-def short_answer(q: _Question, best: _Candidate, published: date | None = None) -> str:
-    """A SQuAD-style short answer taken from the best sentence: an entity or noun phrase not in the question.
-
-    Args:
-        q: the analysed question.
-        best: the best sentence (its NER doc filled).
-        published: the article's publish date, to pin down a bare weekday ("Tuesday (2 September 2025)").
-    Returns:
-        The short answer, or "" when nothing fits.
-    """
-    doc = best.doc
-    if doc is None:
-        return ""
-    spec = q.spec if q.kind else None
-    if spec:
-        for label in spec.short:
-            ents = _new_entities(q, doc, (label,))
-            if q.head:  # "the name of his daughter": the name nearest to "daughter"
-                ents.sort(key=lambda e: min((abs(t.i - e.start) for t in doc if stems(t.text) == [q.head]), default=99))
-            if spec.prefer_units:
-                ents.sort(key=lambda e: not DURATION_UNIT.search(e.text))
-            if ents:
-                ent = ents[0]
-                if spec.person_nouns and label == "PERSON":
-                    return _clean(_with_person_noun(doc, ent))
-                return _clean(_date_note(ent.text, best.text, published) if spec.date_note else ent.text)
-        if spec.person_nouns:
-            nouns = _person_nouns(q, doc)
-            if nouns:
-                return _clean(_noun_phrase(doc, nouns[0]))
-    return _clean(_phrase_after_match(q, best.text))
-
-
-def _with_person_noun(doc: Doc, ent: Span) -> str:
-    """Extend "Kim Yo Jong" to "his sister Kim Yo Jong" when a person noun stands right before it."""
-    i = ent.start - 1
-    if i < 0 or doc[i].lower_ not in PERSON_NOUNS:
-        return ent.text
-    while i - 1 >= 0 and doc[i - 1].tag_ in ("JJ", "PRP$", "DT", "NN", "NNP") and doc[i - 1].ent_type_ in ("", "NORP"):
-        i -= 1
-    return doc[i : ent.end].text
-
-
-def _noun_phrase(doc: Doc, i: int) -> str:
-    """A noun with its determiners and adjectives before it ("his teenage daughter")."""
-    j = i
-    while j - 1 >= 0 and doc[j - 1].tag_ in ("JJ", "PRP$", "DT", "NN", "VBN") and not doc[j - 1].ent_type_:
-        j -= 1
-    return doc[j : i + 1].text
-
-
-def _phrase_after_match(q: _Question, sentence: str) -> str:
-    """For open questions: the first new noun chunk after the last question word the sentence repeats."""
-    doc = _parse(sentence)
-    matched = [t for t in doc if stems(t.text) and stems(t.text)[0] in q.stems]
-    # The answer to "What did Kim vow?" follows the verb ("vowed 'full support'"), not the last shared noun.
-    verbs = [t for t in matched if t.pos_ == "VERB"]
-    last = (verbs or matched)[-1].i if matched else -1
-    chunks = [ch for ch in doc.noun_chunks if ch.root.pos_ != "PRON" and _is_new(ch.text, q) and _new_stem(ch, q)]
-    chunks = [ch for ch in chunks if not (ch.ents and all(e.label_ in ("DATE", "TIME") for e in ch.ents))] or chunks
-    after = [ch for ch in chunks if ch.start > last]
-    if after:
-        return after[0].text
-    return min((ch.text for ch in chunks), key=len, default="")
-
-
-def _new_stem(chunk: Span, q: _Question) -> bool:
-    return any(stems(t.text) and stems(t.text)[0] not in q.stems for t in chunk)
-
-
-def _date_note(text: str, sentence: str, published: date | None) -> str:
-    """ "Tuesday" -> "Tuesday (2 September 2025)" when the article's publish date is known."""
-    if published is None or text.lower() not in WEEKDAYS:
-        return text
-    cue = rf"\b(?:will|next|scheduled|due to|plans? to|expected to)\b[^.]*\b{text}\b"
-    future = bool(re.search(cue, sentence, re.I))
-    when = weekday_date(text, published, future=future)
-    return f"{text} ({format_day(when)})" if when else text
-
-
-def _clean(text: str) -> str:
-    """SQuAD style: no leading article, no surrounding quotes or trailing punctuation."""
-    t = text.strip()
-    parts = t.split(" ", 1)
-    if len(parts) == 2 and parts[0].lower() in _DETERMINERS:
-        t = parts[1]
-    t = t.strip(",;:.!?\"'“”‘’[] ")
-    if t.endswith(")") and "(" not in t:
-        t = t.rstrip(")")
-    return t.lstrip("(").strip() if t.startswith("(") and ")" not in t else t
-
-
-def _parse_date(iso: str) -> date | None:
-    try:
-        return date.fromisoformat((iso or "")[:10])
-    except ValueError:
-        return None
 
 
 # --- spaCy: loaded lazily once per process; docs cached by sentence text ---------------------------------------

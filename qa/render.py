@@ -21,9 +21,11 @@ def print_answer(answer: Answer, console: Console | None = None) -> None:
         console.print(f"[yellow]note:[/] {escape(notice)}")
     if answer.rewritten_query and answer.rewritten_query != answer.question:
         console.print(f"[dim]searched for: {escape(answer.rewritten_query)}[/]")
-    console.print(escape(answer.answer))
-    if answer.short_answer:
-        console.print(f"[bold]Short answer:[/] {escape(answer.short_answer)}")
+    first, sep, rest = answer.answer.partition("\n")
+    if answer.short_answer and first.startswith(answer.short_answer):  # the direct answer leads, in bold
+        console.print(f"[bold]{escape(first)}[/]" + (f"\n{escape(rest)}" if sep else ""))
+    else:
+        console.print(escape(answer.answer))
     if answer.citations:
         console.print("\n[bold]Sources[/]")
         for c in answer.citations:

@@ -15,6 +15,7 @@ from articleqa.store import Store
 from articleqa.text import content_words
 from qa.cite import encode_cached
 from qa.keyword_index import KeywordIndex
+from qa.recency import apply_recency
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Filters:
     source: str | None = None
     since: dt.date | None = None
     until: dt.date | None = None
+    reference: dt.date | None = None  # the date the question is asked "as of": recency prior (qa/recency.py)
 
     def chroma_where(self) -> dict | None:
         clauses: list[dict] = []
@@ -99,7 +101,9 @@ class HybridRetriever:
 
         t = time.perf_counter()
         fused = self._fuse(query, qvec, dense, hits)
-        ranked = _cap_per_article(fused, self.settings.retrieval.max_per_article)[:k]
+        r = self.settings.retrieval
+        fused = apply_recency(fused, filters.reference, r.recency_half_life_days, r.recency_weight)
+        ranked = _cap_per_article(fused, r.max_per_article)[:k]
         timings["rerank"] = time.perf_counter() - t
         return Retrieval(ranked, candidates=len(fused), timings=timings)
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from articleqa.models import Citation, Passage
+
+if TYPE_CHECKING:
+    from qa.reader import ShortAnswer
+    from qa.reader_features import SentenceView
 
 
 @dataclass
@@ -52,6 +57,8 @@ class Draft:
     streamed: bool = False  # the text was already streamed as it was produced (an LLM's tokens)
     refuse_uncited: bool = False  # refuse when the checker finds no support at all (generated text)
     notices: list[str] = field(default_factory=list)
+    short: ShortAnswer | None = None  # where `short_answer` was read: sentences[0][0][start:end], verbatim
+    evidence: list[SentenceView] = field(default_factory=list)  # the sentences it was read from, best first
 
     def answer_text(self) -> str:
         """The answer with [n] markers: the answerer's own text, else the sentences each followed by its number."""

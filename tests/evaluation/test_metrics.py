@@ -126,6 +126,21 @@ def test_score_item_open_mc_and_refusal() -> None:
     assert metrics["refusal_rate"] == 1.0 and metrics["false_refusal_rate"] == 0.0 and n["refusal_rate"] == 1
 
 
+def test_direct_answer_is_the_short_answer_else_the_first_sentence() -> None:
+    p = _passage("p1", "Kim arrived in Beijing on his green armoured train on Tuesday. He met Xi.", "gold")
+    item = TestItem(id="a", question="When did Kim arrive?", answers=["Tuesday"])
+    lead = Answer(question="q", answer="Tuesday [1]\nKim arrived in Beijing on Tuesday [1].", short_answer="Tuesday",
+                  citations=[_citation(1, p.text, p)], passages=[p])
+    s = M.score_item(item, lead, [p], {"gold"})
+    assert M.direct_answer(lead) == "Tuesday" and (s.direct_contains, s.em) == (1.0, 1.0)
+    plain = Answer(question="q", answer="He met Xi [1]. Kim arrived on Tuesday [1].", passages=[p],
+                   citations=[_citation(1, p.text, p)])
+    s = M.score_item(item, plain, [p], {"gold"})
+    assert M.direct_answer(plain) == "He met Xi." and (s.direct_contains, s.contains) == (0.0, 1.0)
+    assert M.direct_answer(Answer(question="q", answer="No.", refused=True)) == ""
+    assert "direct_contains" in M.summarize([s])[0]
+
+
 def test_parse_gates_directions() -> None:
     gates = parse_gates(["contains=0.8,invalid_citations=0", "f1>=0.4", "latency_p95_total=2"])
     assert [(g.metric, g.op, g.value) for g in gates] == [

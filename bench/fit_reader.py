@@ -1,0 +1,376 @@
+"""Fit the span reader's weights (qa/reader_weights.json) on the shared RealTimeQA and SQuAD 2.0 dev sets.
+
+Retrieval runs once per question through the chain's own `Asker.retrieve` (cached in --cache); candidate spans and
+features come from the runtime code (qa/reader_features.py), so what is fitted is what runs. Questions are split
+into train and validation by gold article (no article on both sides); both are reported. scikit-learn is used here
+only: the weights are stored as plain numbers and scored with numpy at runtime.
+
+Example:
+
+    python bench/fit_reader.py --store /work/stores/reader-store            # collect (first run), fit, write
+    python bench/fit_reader.py --store /work/stores/reader-store --dry-run  # report only, keep the weights file
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pickle
+import sys
+from collections import Counter
+from dataclasses import asdict, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import numpy as np  # noqa: E402
+
+from articleqa.models import Passage  # noqa: E402
+from articleqa.settings import Settings  # noqa: E402
+from evaluation.metrics import contains_answer, exact_match, token_f1  # noqa: E402
+from qa.reader import span_probabilities  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SETS = ("realtimeqa-dev", "squad2-dev")
+POSITIVE_F1 = 0.6  # a span counts as an answer when its token F1 with a gold answer is at least this
+VALIDATION_SHARE = 0.3
+
+
+def collect(store: Path, data: Path) -> list[dict]:
+    """Retrieve the passages of every question of both sets exactly as `ask` does (one pass, slow)."""
+    from evaluation.runner import eval_collection_name
+    from evaluation.testset import load_testset
+    from qa.ask import Asker, Request
+
+    rows: list[dict] = []
+    for name in SETS:
+        testset = load_testset(data / name / "questions.jsonl")
+        settings = Settings().with_overrides(store_path=store,
+                                             collection=eval_collection_name(testset.corpus, Settings()))
+        asker = Asker(settings)
+        for item in testset.items:
+            req = Request(item.question, reference_date=item.reference_date or testset.reference_date)
+            query, retrieval, _ = asker.retrieve(req, asker.rewrite(req))
+            rows.append({
+                "set": name, "id": item.id, "question": item.question, "query": query,
+                "answers": list(item.answers) if item.scores_open else [], "answerable": item.answerable,
+                "group": (item.gold_doc_ids or [item.id])[0],
+                "passages": [asdict(p) for p in retrieval.passages],
+            })
+        asker.store.close() if hasattr(asker.store, "close") else None
+    return rows
+
+
+def featurize(rows: list[dict]) -> list[dict]:
+    """Candidate spans, features and labels per question (runtime code, fresh caches)."""
+    from articleqa.embed import get_embedder
+    from qa.extractive import EXPECTED, PERSON_NOUNS, ExtractiveAnswerer, _stem_one
+    from qa.reader_features import candidate_spans, span_features
+
+    settings = Settings()
+    ext = ExtractiveAnswerer(settings, get_embedder(settings))
+    out = []
+    for r in rows:
+        passages = [Passage(**p) for p in r["passages"]]
+        q, ranked = ext.rank(r["query"], passages)
+        ok = [c for c in ranked if c.type_ok]
+        # As at runtime: spans come from the supporting sentences the extractive scorer chose.
+        keys = {(c.text, c.passage) for c in ext.supporting(ok)} if ok else set()
+        sents = [v for v in ext.evidence(q, ranked, passages) if (v.text, v.passage) in keys] if ranked else []
+        spans = candidate_spans(sents)
+        x = span_features(q.text, q.kind, q.stems, q.words, sents, spans, _stem_one, EXPECTED,
+                          PERSON_NOUNS) if spans else None
+        y = np.array([token_f1(s.text, r["answers"]) >= POSITIVE_F1 for s in spans], dtype=bool)
+        best = ok[0] if ok else None
+        answer_inputs = None
+        if best is not None:
+            answer_inputs = (q.text, q.stems, [c.fit for c in ok[:2]], best.cos, best.lex,
+                             passages[best.passage].text)
+        out.append({
+            **r, "kind": q.kind, "x": x, "y": y, "spans": [s.text for s in spans], "answer_inputs": answer_inputs,
+            "sentences": [s.text for s in sents], "best": best.text if best else "",
+            "fit": best.fit if best else 0.0,
+        })
+    return out
+
+
+def is_validation(group: str) -> bool:
+    return int(hashlib.sha1(group.encode()).hexdigest(), 16) % 1000 < VALIDATION_SHARE * 1000
+
+
+def fit_pointwise(train: list[dict], c: float):
+    """Logistic regression on standardised span features, scaling folded back into plain weights (bias in 'bias');
+    the calibration is the identity, so a span's probability is the model's own."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from qa.reader import ReaderWeights
+    from qa.reader_features import feature_names
+
+    xs = np.vstack([t["x"] for t in train if t["x"] is not None])
+    ys = np.concatenate([t["y"] for t in train if t["x"] is not None])
+    names = feature_names()
+    bias = names.index("bias")
+    scaler = StandardScaler().fit(xs)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    model = LogisticRegression(C=c, max_iter=5000).fit((xs - scaler.mean_) / scale, ys)
+    w = model.coef_[0] / scale
+    w[bias] = 0.0
+    w[bias] = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
+    return ReaderWeights(tuple(names), w, 0.0, calibration=(0.0, 1.0, 0.0))
+
+
+def fit_pairwise(train: list[dict], c: float, negatives: int = 40, seed: int = 0):
+    """A linear span ranker fitted on pairs (right span minus wrong span of the same question, and the reverse) by
+    logistic regression, then a calibration of the pick: P(top span right) from its score and its lead.
+
+    Returns:
+        ReaderWeights with threshold 0 (chosen afterwards).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from qa.reader import ReaderWeights
+    from qa.reader_features import feature_names
+
+    rng = np.random.default_rng(seed)
+    xs = np.vstack([t["x"] for t in train if t["x"] is not None])
+    scale = StandardScaler().fit(xs).scale_
+    scale = np.where(scale > 0, scale, 1.0)
+    diffs = []
+    for t in train:
+        if t["x"] is None or not t["y"].any():
+            continue
+        x = t["x"] / scale
+        pos, neg = np.flatnonzero(t["y"]), np.flatnonzero(~t["y"])
+        for p in pos:
+            for n in rng.permutation(neg)[:negatives]:
+                diffs.append(x[p] - x[n])
+    d = np.array(diffs)
+    ranker = LogisticRegression(C=c, max_iter=5000, fit_intercept=False).fit(np.vstack([d, -d]),
+                                                                             np.r_[np.ones(len(d)), np.zeros(len(d))])
+    w = ranker.coef_[0] / scale
+    # Calibration on the training questions' picks.
+    feats, labels = [], []
+    for t in train:
+        if t["x"] is None:
+            continue
+        scores = t["x"] @ w
+        order = np.argsort(-scores)
+        gap = scores[order[0]] - (scores[order[1]] if len(order) > 1 else scores[order[0]])
+        feats.append([scores[order[0]], gap])
+        labels.append(bool(t["y"][order[0]]))
+    cal = LogisticRegression(C=10.0, max_iter=5000).fit(np.array(feats), np.array(labels))
+    calibration = (float(cal.intercept_[0]), float(cal.coef_[0][0]), float(cal.coef_[0][1]))
+    return ReaderWeights(tuple(feature_names()), w, 0.0, calibration=calibration)
+
+
+def answerability_rows(rows: list[dict], w) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Question-level features (with the span model's top probability) and labels of the non-refused questions."""
+    from qa.extractive import _stem_one
+    from qa.reader_features import answerability_features
+
+    xs, ys, kept = [], [], []
+    for r in rows:
+        if r["refused"] or r["answer_inputs"] is None:
+            continue
+        qtext, qstems, fits, cos, lex, ptext = r["answer_inputs"]
+        top = float(np.max(span_probabilities(r["x"], w))) if r["x"] is not None else 0.0
+        xs.append(answerability_features(qtext, qstems, fits, cos, lex, top, ptext, _stem_one))
+        ys.append(r["answerable"])
+        kept.append(r)
+    return np.array(xs), np.array(ys, dtype=bool), kept
+
+
+def fit_answerability(rows: list[dict], w, max_false_refusals: float, c: float) -> tuple[np.ndarray, float]:
+    """Logistic regression answerable vs not, and the highest threshold whose false refusals (share of the
+    answerable training questions refused) stay within `max_false_refusals`."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    xs, ys, kept = answerability_rows(rows, w)
+    scaler = StandardScaler().fit(xs)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    model = LogisticRegression(C=c, max_iter=5000).fit((xs - scaler.mean_) / scale, ys)
+    a = model.coef_[0] / scale
+    a[0] = 0.0
+    a[0] = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
+    p = 1.0 / (1.0 + np.exp(-(xs @ a)))
+    # The highest threshold that keeps every set's false refusals (evidence threshold included) within the bound.
+    best = 0.0
+    for t in np.arange(0.0, 1.0, 0.01):
+        ok = True
+        for name in SETS:
+            answerable = [r for r in rows if r["answerable"] and r["set"] == name]
+            refused = sum(1 for r in answerable if r["refused"])
+            refused += sum(1 for pi, r in zip(p, kept, strict=True) if r["answerable"] and r["set"] == name and pi < t)
+            ok &= refused <= max_false_refusals * len(answerable)
+        if ok:
+            best = float(t)
+    return a, best
+
+
+def mark_answerability(rows: list[dict], w, a: np.ndarray | None, threshold: float) -> None:
+    """Set `refused_a` on each question the answerability model would refuse."""
+    for r in rows:
+        r["refused_a"] = False
+    if a is None:
+        return
+    xs, _, kept = answerability_rows(rows, w)
+    for x, r in zip(xs, kept, strict=True):
+        r["refused_a"] = bool(1.0 / (1.0 + np.exp(-(x @ a))) < threshold)
+
+
+def refusal_scores(rows: list[dict]) -> dict[str, float]:
+    """Refusal rate of the unanswerable questions and false-refusal rate of the answerable ones."""
+    un = [r for r in rows if not r["answerable"]]
+    an = [r for r in rows if r["answerable"]]
+    refused = lambda r: r["refused"] or r.get("refused_a", False)  # noqa: E731
+    return {"refusal_rate": float(np.mean([refused(r) for r in un])) if un else float("nan"),
+            "false_refusal_rate": float(np.mean([refused(r) for r in an])) if an else float("nan"),
+            "n_unanswerable": len(un), "n_answerable": len(an)}
+
+
+def direct_answers(rows: list[dict], w, threshold: float) -> list[tuple[str, bool, float]]:
+    """(direct answer, is a span, top probability) per question: the top span when it clears the threshold, else
+    the extractive best sentence; '' when the answerer refuses."""
+    out = []
+    for r in rows:
+        if r["refused"] or r.get("refused_a"):
+            out.append(("", False, 0.0))
+            continue
+        if r["x"] is None:
+            out.append((r["best"], False, 0.0))
+            continue
+        p = span_probabilities(r["x"], w)
+        i = int(np.argmax(p))
+        out.append((r["spans"][i], True, float(p[i])) if p[i] >= threshold else (r["best"], False, float(p[i])))
+    return out
+
+
+def scores(rows: list[dict], w, threshold: float) -> dict[str, float]:
+    """Direct-answer contains / F1 / EM, span share and oracle over the answerable questions with open answers."""
+    rows = [r for r in rows if r["answers"]]
+    if not rows:
+        return {}
+    got = [a for a, _, _ in direct_answers(rows, w, threshold)]
+    spans = [s for _, s, _ in direct_answers(rows, w, threshold)]
+    top = [a for a, _, _ in direct_answers(rows, w, 0.0)]
+    gold = [r["answers"] for r in rows]
+
+    def mean(f, xs) -> float:
+        return float(np.mean([f(a, g) for a, g in zip(xs, gold, strict=True)]))
+
+    return {
+        "n": len(rows),
+        "direct_contains": mean(contains_answer, got),
+        "direct_f1": mean(token_f1, got),
+        "direct_em": mean(exact_match, got),
+        "span_share": float(np.mean(spans)),
+        "top_span_f1": mean(token_f1, top),
+        "top_span_contains": mean(contains_answer, top),
+        "oracle_span": float(np.mean([bool(r["y"].any()) for r in rows])),
+        "best_sentence_contains": float(np.mean([contains_answer(r["best"], r["answers"]) for r in rows])),
+    }
+
+
+def cue_counts(rows: list[dict]) -> dict[str, dict[str, int]]:
+    """Dev-set counts behind the kind patterns: questions per expected kind, and how many of those have a gold
+    answer whose NER label is one the kind expects."""
+    from articleqa.text import nlp as load_nlp
+    from qa.extractive import EXPECTED
+
+    nlp = load_nlp()
+    out: dict[str, Counter] = {}
+    for r in rows:
+        if not r["kind"] or not r["answers"]:
+            continue
+        c = out.setdefault(r["kind"], Counter())
+        c["questions"] += 1
+        labels = {e.label_ for a in r["answers"] for e in nlp(a).ents}
+        c["gold_has_expected_label"] += bool(labels & EXPECTED[r["kind"]])
+    return {k: dict(v) for k, v in sorted(out.items())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", type=Path, required=True, help="Store holding the eval-<hash> collections "
+                    "(as bench/eval_shared.py --store made them).")
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--cache", type=Path, default=None, help="Retrieval cache (default: <store>/fit_reader.pkl).")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "qa" / "reader_weights.json")
+    ap.add_argument("--ranker", choices=("pointwise", "pairwise"), default="pointwise",
+                    help="pointwise: logistic regression per span (measured better here); pairwise: a linear ranker "
+                    "on right-minus-wrong span pairs plus a calibration of its pick.")
+    ap.add_argument("--c", type=float, default=0.3, help="Inverse L2 regularisation strength.")
+    ap.add_argument("--answerability", action=argparse.BooleanOptionalAction, default=True,
+                    help="Also fit the answerability model that refuses questions the evidence only resembles.")
+    ap.add_argument("--max-false-refusals", type=float, default=0.08,
+                    help="Share of answerable training questions the answerability model may refuse (with the "
+                    "evidence threshold's own refusals).")
+    ap.add_argument("--evidence-threshold", type=float, default=Settings().answer.refusal_threshold,
+                    help="Evidence score below which the extractive answerer refuses before any model (the "
+                    "refusal_threshold setting; default %(default)s).")
+    ap.add_argument("--dry-run", action="store_true", help="Report only; do not write the weights file.")
+    args = ap.parse_args()
+
+    from qa.reader_features import feature_names
+
+    cache = args.cache or args.store / "fit_reader.pkl"
+    if cache.is_file():
+        rows = pickle.loads(cache.read_bytes())
+    else:
+        rows = collect(args.store, args.data)
+        cache.write_bytes(pickle.dumps(rows))
+    # Features are cached by the source of the code that computes them (refits with other learner settings are fast).
+    code = "".join((Path(__file__).resolve().parents[1] / "qa" / f).read_text() for f in ("reader_features.py",
+                                                                                         "extractive.py"))
+    fcache = cache.with_name(f"fit_reader-features-{hashlib.sha1(code.encode()).hexdigest()[:10]}.pkl")
+    if fcache.is_file():
+        feats = pickle.loads(fcache.read_bytes())
+    else:
+        feats = featurize(rows)
+        fcache.write_bytes(pickle.dumps(feats))
+    for r in feats:  # refused by the evidence threshold before the answerability model is asked
+        r["refused"] = r["answer_inputs"] is None or round(r["fit"], 4) < args.evidence_threshold
+    train_all = [r for r in feats if not is_validation(r["group"])]
+    val_all = [r for r in feats if is_validation(r["group"])]
+    train = [r for r in train_all if r["answers"]]
+    val = [r for r in val_all if r["answers"]]
+    w = (fit_pairwise if args.ranker == "pairwise" else fit_pointwise)(train, args.c)
+    a, a_threshold = (None, 0.0)
+    if args.answerability:
+        a, a_threshold = fit_answerability(train_all, w, args.max_false_refusals, 1.0)
+    mark_answerability(feats, w, a, a_threshold)
+    # The acceptance threshold trades span answers (F1) against falling back to the whole sentence (contains):
+    # chosen on the training questions by the mean of the two.
+    grid = [round(t, 2) for t in np.arange(0.05, 0.95, 0.05)]
+    best_t = max(grid, key=lambda t: (lambda s: s["direct_contains"] + s["direct_f1"])(scores(train, w, t)))
+    report = {"threshold": best_t, "c": args.c, "evidence_threshold": args.evidence_threshold,
+              "positive_f1": POSITIVE_F1,
+              "train_questions": len(train), "validation_questions": len(val),
+              "train_rows": int(sum(len(r["y"]) for r in train)),
+              "train_positives": int(sum(r["y"].sum() for r in train))}
+    report["answerability_threshold"] = round(a_threshold, 4)
+    for name, part, everything in (("train", train, train_all), ("validation", val, val_all)):
+        for s in SETS:
+            got = scores([r for r in part if r["set"] == s], w, best_t)
+            got.update(refusal_scores([r for r in everything if r["set"] == s]))
+            report[f"{name}/{s}"] = {k: round(v, 4) for k, v in got.items()}
+    report["cue_counts"] = cue_counts(feats)
+    import json
+
+    print(json.dumps(report, indent=1))
+    top = sorted(zip(feature_names(), w.weights, strict=True), key=lambda nw: -abs(nw[1]))[:15]
+    print("largest weights:", ", ".join(f"{n} {v:+.2f}" for n, v in top))
+    if not args.dry_run:
+        weights = replace(w, threshold=best_t, answerable=a, answerable_threshold=a_threshold)
+        args.out.write_text(weights.to_json({"fitted": {k: v for k, v in report.items() if k != "cue_counts"}}))
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
