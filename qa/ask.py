@@ -64,6 +64,7 @@ class Asker:
         self.extractive = ExtractiveAnswerer(settings, self.embedder)
         self.checker = CitationChecker(self.embedder)
         self.rewriter = QueryRewriter(settings)
+        self._planner: tuple[int, object] | None = None  # (passage count it was built at, QuestionPlanner)
         self._llm = None
         self._llm_lock = threading.Lock()
 
@@ -90,6 +91,10 @@ class Asker:
         field = record_field(query)
         if field:  # "Who wrote the article about X?": find the article about X, then read its record
             query = record_topic(query)
+        plan = None if field else self.plan(query)
+        if plan is not None and plan.multi_article:  # questions naming several reports: qa/multihop.py
+            yield from self._multihop(req, query, plan, timings, t_all)
+            return
         query, retrieval, notices = self.retrieve(req, query)
         yield AskEvent("query", text=query)
         timings.update(retrieval.timings)
@@ -137,6 +142,10 @@ class Asker:
         Returns:
             (query without the date phrase, the retrieval, notices for the user)
         """
+        plan = self.plan(query)
+        if plan.multi_article:  # each named report gets its own sub-query; dates are per report, not global
+            found = self._plan_retriever().run(plan, query, Filters(req.source, req.since, req.until), k=k or 10)
+            return query, Retrieval(found.passages, timings=found.timings), []
         filters, query, notice = self._filters(req, query)
         retrieval = self.retriever.run(query, filters, k=k)
         notices = [notice] if notice else []
@@ -144,6 +153,48 @@ class Asker:
             notices = ["No article matched the date in the question; searched all dates instead."]
             retrieval = self.retriever.run(query, Filters(source=req.source), k=k)
         return query, retrieval, notices
+
+    def plan(self, query: str):
+        """The question's qa.plan.Plan over the publications stored now (the planner is rebuilt after an ingest)."""
+        from qa.plan import QuestionPlanner
+
+        count = self.store.count_passages()
+        if self._planner is None or self._planner[0] != count:
+            sources = sorted({r.source for r in self.store.records().values() if r.source})
+            self._planner = (count, QuestionPlanner(sources))
+        return self._planner[1].run(query)
+
+    def _plan_retriever(self):
+        from qa.multihop import PlanRetriever
+
+        return PlanRetriever(self.retriever)
+
+    def _multihop(self, req, query, plan, timings, t_all) -> Iterator[AskEvent]:
+        from qa.multihop import MultiHopAnswerer
+
+        yield AskEvent("query", text=query)
+        found = self._plan_retriever().run(plan, query, Filters(req.source, req.since, req.until), k=10)
+        timings.update(found.timings)
+        t = time.perf_counter()
+        result = MultiHopAnswerer(self.embedder).run(plan, found)
+        timings["extract"] = time.perf_counter() - t
+        if result.refused:
+            answer = self._refusal(req, query, found.passages[: self.settings.top_k], result.reason, "multihop", [],
+                                   timings)
+        else:
+            t = time.perf_counter()
+            checked = self.checker.run(" ".join(f"{s} [{n}]" for s, n in result.sentences), result.passages)
+            timings["check"] = time.perf_counter() - t
+            answer = self._finish(req, query, result.passages, checked, result.short_answer, "multihop", [], timings)
+            # The verdict is computed in code from the cited sentences, so it leads the checked text unchecked.
+            answer.answer = f"{result.lead}\n{answer.answer}"
+        answer.plan = {**plan.to_dict(), "features": result.features}
+        yield AskEvent("sources", passages=answer.passages)
+        if not answer.refused:
+            for sentence in _sentences_for_streaming(answer.answer):
+                yield AskEvent("delta", text=sentence)
+        answer.timings["total"] = time.perf_counter() - t_all
+        yield AskEvent("done", text=answer.answer, answer=answer)
 
     # ---- steps -----------------------------------------------------------------------------------------------
     def _filters(self, req: Request, query: str) -> tuple[Filters, str, str]:
