@@ -196,7 +196,7 @@ class MultiHopAnswerer:
         nlp = get_nlp()
         counts: Counter[str] = Counter()
         steps_with: dict[str, set[int]] = {}
-        where: dict[str, list[tuple[int, Passage, str]]] = {}
+        where: dict[str, list[tuple[int, Passage]]] = {}
         for i, group in enumerate(retrieval.groups[: len(plan.steps)]):
             texts = [p.text for p in group[:4]]
             for p, doc in zip(group[:4], nlp.pipe(texts, disable=["parser", "lemmatizer"]), strict=True):
@@ -211,7 +211,7 @@ class MultiHopAnswerer:
                         continue
                     counts[name] += 1
                     steps_with.setdefault(name, set()).add(i)
-                    where.setdefault(name, []).append((i, p, ent.sent.text if ent.sent is not None else ""))
+                    where.setdefault(name, []).append((i, p))
         if not counts:
             return MultiHopResult(refused=True, evidence=evidence,
                                   reason=f"{NOT_ENOUGH}: no name the reports share was found.")
@@ -225,7 +225,7 @@ class MultiHopAnswerer:
         # One sentence per report naming the entity, best supported first.
         cited: list[Evidence] = []
         seen_articles: set[str] = set()
-        for i, p, _ in where[best]:
+        for i, p in where[best]:
             if p.article_id in seen_articles:
                 continue
             sent = next((s.text for s in split_sentences(p.text) if best.casefold() in s.text.casefold()), "")
