@@ -176,7 +176,8 @@ class Asker:
         found = self._plan_retriever().run(plan, query, Filters(req.source, req.since, req.until), k=10)
         timings.update(found.timings)
         t = time.perf_counter()
-        result = MultiHopAnswerer(self.embedder).run(plan, found)
+        keywords = self.retriever.keywords
+        result = MultiHopAnswerer(self.embedder, in_store=lambda w: bool(keywords.search(w, 1))).run(plan, found)
         timings["extract"] = time.perf_counter() - t
         if result.refused:
             answer = self._refusal(req, query, found.passages[: self.settings.top_k], result.reason, "multihop", [],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 from collections import Counter
@@ -24,7 +23,25 @@ CLAIM_SUPPORT = 0.42
 # Entity labels a "which/who" question can be asking for.
 _PERSON_CUE = re.compile(r"\b(?:who|whom|whose|individual|person|man|woman|ceo|founder|executive|player|athlete|"
                          r"coach|quarterback|singer|actor|actress|artist|celebrity|figure|entrepreneur)\b", re.I)
-_ENTITY_LABELS = ("ORG", "PERSON", "PRODUCT", "GPE", "WORK_OF_ART", "EVENT", "NORP", "FAC", "LOC")
+MIN_OWN_CLAIM_WORDS = 4  # content words a report's own piece of the question needs to stand as its claim
+DENSE_SENTENCES = 12  # sentences per step scored with the embedding model
+ENTITY_PASSAGES = 4  # passages per step searched for the shared entity
+# Capitalised words that precede a surname without being a first name ("Mr Hill", "Coach Purdy", "When Hill").
+_NOT_FIRST_NAMES = frozenset("mr mrs ms dr coach president ceo senator judge the a an and but when while after before "
+                             "if as at in on for with by said says quarterback receiver".split())
+_PLACE_CUE = re.compile(r"\b(?:country|city|state|nation|region|town|place|location)\b", re.I)
+_THING_LABELS = frozenset({"ORG", "PRODUCT", "WORK_OF_ART", "EVENT", "NORP", "FAC"})
+
+
+def expected_labels(question: str) -> frozenset[str]:
+    """spaCy entity labels a "which/who/what" question asks for, from its opening clause: people for who-words and
+    person nouns, places for place nouns, otherwise organisations, products and other named things."""
+    head = " ".join(question.split(",")[0].split()[:8])  # "What is the name of the company that ..."
+    if _PERSON_CUE.search(head):
+        return frozenset({"PERSON"})
+    if _PLACE_CUE.search(head):
+        return frozenset({"GPE", "LOC"})
+    return _THING_LABELS
 
 
 @dataclass
@@ -113,9 +130,16 @@ class MultiHopResult:
 class MultiHopAnswerer:
     """Answers a planned multi-article question from the passages each step found, deciding in code."""
 
-    def __init__(self, embedder: Embedder, support: float = CLAIM_SUPPORT):
+    def __init__(self, embedder: Embedder, support: float = CLAIM_SUPPORT, in_store=None):
+        """Args:
+        embedder: for sentence vectors (through the shared cache).
+        support: claim support at or above which a report counts as saying the claim.
+        in_store: optional word -> bool, whether any stored article contains the word (names the store never saw
+            make a question unanswerable).
+        """
         self.embedder = embedder
         self.support = support
+        self.in_store = in_store
 
     def run(self, plan: Plan, retrieval: PlanRetrieval) -> MultiHopResult:
         """Answer from a plan and its retrieval.
@@ -136,7 +160,7 @@ class MultiHopAnswerer:
         if missing:
             return MultiHopResult(refused=True, evidence=evidence,
                                   reason=f"{NOT_ENOUGH}: no article found for {', '.join(missing)}.")
-        absent = _absent_names(plan.question, retrieval.groups)
+        absent = absent_names(plan.question, [m.text for m in plan.mentions], self.in_store) if self.in_store else []
         if absent:
             return MultiHopResult(refused=True, evidence=evidence,
                                   reason=f"{NOT_ENOUGH}: no report found about {', '.join(absent)}.")
@@ -146,21 +170,24 @@ class MultiHopAnswerer:
 
     # ---- evidence per step -------------------------------------------------------------------------------------
     def _best(self, i: int, claim: str, passages: list[Passage]) -> Evidence:
-        sents = [(p, s.text) for p in passages for s in split_sentences(p.text) if len(s.text) > 20]
+        want = set(stems(claim))
+        sents = []
+        for p in passages:
+            for sp in split_sentences(p.text):
+                if len(sp.text) > 20:
+                    have = set(stems(sp.text))
+                    sents.append((len(want & have) / len(want) if want else 0.0, p, sp.text))
         if not sents:
             return Evidence(i, None)
-        vecs = encode_cached(self.embedder, [claim] + [s for _, s in sents])
+        # Only the lexical front-runners are embedded: the dense score re-orders them, it rarely finds a sentence
+        # that shares none of the claim's words, and embedding every sentence would cost seconds per question.
+        front = sorted(sents, key=lambda x: -x[0])[:DENSE_SENTENCES]
+        vecs = encode_cached(self.embedder, [claim] + [s for _, _, s in front])
         cos = vecs[1:] @ vecs[0]
-        want = set(stems(claim))
-        best, score = None, -1.0
-        for (p, s), c in zip(sents, cos, strict=True):
-            have = set(stems(s))
-            recall = len(want & have) / len(want) if want else 0.0
-            value = 0.5 * float(np.clip((c - 0.1) / 0.6, 0, 1)) + 0.5 * recall
-            if value > score:
-                best, score = (p, s), value
-        assert best is not None
-        return Evidence(i, best[0], best[1], round(score, 4))
+        scored = [(0.5 * float(np.clip((c - 0.1) / 0.6, 0, 1)) + 0.5 * r, p, s)
+                  for (r, p, s), c in zip(front, cos, strict=True)]
+        value, p, sent = max(scored, key=lambda x: x[0])
+        return Evidence(i, p, sent, round(value, 4))
 
     # ---- verdicts ----------------------------------------------------------------------------------------------
     def _verdict(self, plan: Plan, evidence: list[Evidence]) -> MultiHopResult:
@@ -178,63 +205,84 @@ class MultiHopAnswerer:
             order = "before" if (a.date or "") < (b.date or "") else "after"
             lead = f"{order.capitalize()}: {a.source} published it on {a.date}, {b.source} on {b.date}."
             return self._result(order.capitalize(), lead, cited, feats)
-        yes = feats["min_support"] >= self.support and len(cited) >= min(2, len(plan.steps))
-        if yes:
-            lead = "Yes: " + _each_says(cited)
+        agree = feats["min_support"] >= self.support and len(cited) >= min(2, len(plan.steps))
+        asks_change = asks_about_change(plan)
+        feats["asks_change"] = float(asks_change)
+        yes = agree != asks_change
+        if agree and not asks_change:
+            lead = "Yes: consistent, " + _each_says(cited)
+        elif agree:
+            lead = "No: the reports are consistent; each says the same (their sentences are cited)."
         else:
             weakest = min(evidence, key=lambda e: e.support)
-            lead = f"No: {plan.steps[weakest.step].label} does not clearly say so; its closest sentence is cited."
+            lead = (f"{'Yes' if yes else 'No'}: {plan.steps[weakest.step].label} does not clearly say the same; "
+                    "its closest sentence is cited.")
         return self._result("Yes" if yes else "No", lead, cited, feats)
 
     # ---- entities ----------------------------------------------------------------------------------------------
     def _entity(self, plan: Plan, retrieval: PlanRetrieval, evidence: list[Evidence]) -> MultiHopResult:
         from qa.extractive import get_nlp
 
-        person = bool(_PERSON_CUE.search(plan.question.split(",")[0]))
+        labels = expected_labels(plan.question)
         qlow = plan.question.casefold()
         sources = {s.casefold() for m in plan.mentions for s in m.sources} | {m.text.casefold() for m in plan.mentions}
-        nlp = get_nlp()
-        counts: Counter[str] = Counter()
-        steps_with: dict[str, set[int]] = {}
-        where: dict[str, list[tuple[int, Passage]]] = {}
-        for i, group in enumerate(retrieval.groups[: len(plan.steps)]):
-            texts = [p.text for p in group[:4]]
-            for p, doc in zip(group[:4], nlp.pipe(texts, disable=["parser", "lemmatizer"]), strict=True):
+        groups = [g[:ENTITY_PASSAGES] for g in retrieval.groups[: len(plan.steps)]]
+        texts = [" ".join(p.text for p in g).casefold() for g in groups]
+        found: Counter[str] = Counter()  # as written -> mentions
+        for g in groups:
+            for doc in get_nlp().pipe([p.text for p in g], disable=["parser", "lemmatizer"]):
                 for ent in doc.ents:
-                    if ent.label_ not in _ENTITY_LABELS:
-                        continue
-                    if person != (ent.label_ == "PERSON"):
-                        continue
-                    name = ent.text.strip(" '’\"")
-                    key = name.casefold()
-                    if len(key) < 2 or key in sources or key in qlow:
-                        continue
-                    counts[name] += 1
-                    steps_with.setdefault(name, set()).add(i)
-                    where.setdefault(name, []).append((i, p))
-        if not counts:
+                    if ent.label_ in labels:
+                        name = re.sub(r"^(?:the|this|that|a|an)\s+", "", ent.text.strip(" '’\"“”"), flags=re.I)
+                        name = re.sub(r"['’]s?$", "", name).strip()
+                        key = name.casefold()
+                        if (len(key) >= 2 and name[:1].isupper() and key not in sources and key not in qlow
+                                and not key.isdigit()):
+                            found[name] += 1
+        # A person is counted by surname ("Bankman-Fried" and "Sam Bankman-Fried" are one), shown by the fullest
+        # form; a lone first name that starts a longer name is that name.
+        names: dict[str, str] = {}  # key searched in the text -> name as shown
+        multi = [n for n in found if " " in n]
+        for n in sorted(found, key=lambda n: (-len(n.split()), -found[n])):
+            if "PERSON" in labels and " " not in n and any(m.split()[0] == n for m in multi):
+                continue
+            key = n.split()[-1].casefold() if "PERSON" in labels else n.casefold()
+            names.setdefault(key, n)
+        if not names:
             return MultiHopResult(refused=True, evidence=evidence,
                                   reason=f"{NOT_ENOUGH}: no name the reports share was found.")
-        names = _merge_variants(counts)
-        for short, full in names.items():
-            if short != full:
-                counts[full] += counts.pop(short, 0)
-                steps_with.setdefault(full, set()).update(steps_with.pop(short, set()))
-                where.setdefault(full, []).extend(where.pop(short, []))
-        best = max(counts, key=lambda n: (len(steps_with[n]), counts[n]))
-        # One sentence per report naming the entity, best supported first.
+        # How many steps' passages name it (whole words), then how often: the entity every report is about.
+        pattern = {k: re.compile(rf"(?<!\w){re.escape(k)}(?!\w)") for k in names}
+        cover = {k: sum(1 for t in texts if pattern[k].search(t)) for k in names}
+        freq = {k: sum(len(pattern[k].findall(t)) for t in texts) for k in names}
+        best = max(names, key=lambda k: (cover[k], freq[k], -len(k)))
+        # The full form of the name where it is as widespread ("Google" is not "Google Search Generative ...").
+        longer = [k for k in names if k != best and pattern[best].search(k) and cover[k] == cover[best]]
+        if longer:
+            best = max(longer, key=lambda k: freq[k])
+        name = names[best]
+        if "PERSON" in labels:  # shown by its fullest written form in the passages ("Hill" -> "Tyreek Hill")
+            raw = " ".join(p.text for g in groups for p in g)
+            surname = re.escape(name.split()[-1])
+            forms = Counter(f for f in re.findall(rf"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)? {surname})\b", raw)
+                            if f.split()[0].casefold() not in _NOT_FIRST_NAMES)
+            full = [f for f in forms if f in found] or [f for f, c in forms.items() if c >= 2]
+            if full:
+                name = max(full, key=lambda f: forms[f])
         cited: list[Evidence] = []
         seen_articles: set[str] = set()
-        for i, p in where[best]:
-            if p.article_id in seen_articles:
-                continue
-            sent = next((s.text for s in split_sentences(p.text) if best.casefold() in s.text.casefold()), "")
-            if sent:
-                seen_articles.add(p.article_id)
-                cited.append(Evidence(i, p, sent, 1.0))
-        feats = {"entity_steps": float(len(steps_with[best])), "steps": float(len(plan.steps))}
-        lead = f"{best}: named in {len(cited)} of the reports."
-        return self._result(best, lead, cited, feats)
+        for i, g in enumerate(groups):
+            for p in g:
+                if p.article_id in seen_articles:
+                    continue
+                sent = next((s.text for s in split_sentences(p.text) if pattern[best].search(s.text.casefold())), "")
+                if sent:
+                    seen_articles.add(p.article_id)
+                    cited.append(Evidence(i, p, sent, 1.0))
+                    break
+        feats = {"entity_steps": float(cover[best]), "steps": float(len(plan.steps))}
+        lead = f"{name}: named in {cover[best]} of the {len(plan.steps)} reports searched."
+        return self._result(name, lead, cited, feats)
 
     def _result(self, short: str, lead: str, cited: list[Evidence], feats: dict[str, float]) -> MultiHopResult:
         passages: list[Passage] = []
@@ -250,15 +298,38 @@ class MultiHopAnswerer:
 
 
 def _claim_text(plan: Plan, i: int) -> str:
-    # The claim of a step: its own piece of the question plus the shared tail, without the report wording.
+    # The claim of a step: its own piece of the question, plus the shared tail when the piece says little by itself
+    # ("Do the A article and the B article both report that ...?"); the report wording itself is dropped.
     piece = plan.claims[i] if i < len(plan.claims) else ""
     tail = plan.claims[-1] if plan.claims else ""
-    text = piece if piece == tail else f"{piece} {tail}"
+    own = re.sub(rf"\b(?:{_REPORT_WORDS})\b", " ", piece, flags=re.I)
+    text = own if len(content_words(own)) >= MIN_OWN_CLAIM_WORDS or piece == tail else f"{own} {tail}"
     return re.sub(rf"\b(?:{_REPORT_WORDS})\b", " ", text, flags=re.I).strip() or plan.question
 
 
 _REPORT_WORDS = ("article|articles|report|reports|reported|piece|feature|published|publication|source|suggest|"
                  "suggests|indicate|indicates|both|does|did|do|the|and|while|whereas")
+
+
+# Over time ("Between the report of October 1 and that of November 5, was there a change ...?"), a question asks
+# either whether the reports changed or whether they stayed the same; reports that agree answer the first "No".
+# Counts on the development half (temporal yes/no questions): the change word first in the final clause 39 (25 "No"),
+# a sameness word first 42 (27 "Yes").
+_TIME_CUE = re.compile(r"\b(?:before|after|later|earlier|subsequent\w*|previous\w*|prior|between|following)\b", re.I)
+_CHANGE = re.compile(r"\b(?:change[ds]?|shift(?:ed|s)?|differ(?:ent|ence|ed)?|inconsisten\w*|contradict\w*|"
+                     r"disagree\w*|departure|contrast\w*)\b", re.I)
+_SAME = re.compile(r"\b(?:consisten\w*|remain\w*|maintain\w*|same|align\w*|agree\w*|similar\w*|stay\w*|"
+                   r"continu\w*)\b", re.I)
+
+
+def asks_about_change(plan: Plan) -> bool:
+    """Whether a question about reports over time asks if they changed (rather than if they stayed the same)."""
+    if not (plan.dates or _TIME_CUE.search(plan.question)):
+        return False
+    last = max((m.end for m in plan.mentions), default=0)
+    tail = plan.question[last:]
+    change, same = _CHANGE.search(tail), _SAME.search(tail)
+    return bool(change) and (same is None or change.start() < same.start())
 
 
 def _each_says(cited: list[Evidence]) -> str:
@@ -267,40 +338,29 @@ def _each_says(cited: list[Evidence]) -> str:
             else f"{' and '.join(dict.fromkeys(names))} each say so.")
 
 
-def _merge_variants(counts: Counter[str]) -> dict[str, str]:
-    """Map a name to the longest name containing it as whole words ("Bankman-Fried" -> "Sam Bankman-Fried")."""
-    out = {}
-    names = sorted(counts, key=len, reverse=True)
-    for n in names:
-        full = next((m for m in names if len(m) > len(n) and re.search(rf"(?<!\w){re.escape(n)}(?!\w)", m)), n)
-        out[n] = full
-    return out
-
-
 # Names in the question the reports must mention: quoted titles and capitalised multi-word names.
 _QUOTED = re.compile(r"[\"“]([^\"”]{3,60})[\"”]")
 _PROPER = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?:[-\s][A-Z][a-z]+){1,3})\b")
 
 
-def _absent_names(question: str, groups: list[list[Passage]]) -> list[str]:
-    """Multi-word names the question relies on that none of the retrieved passages mention (by their last word).
+def absent_names(question: str, known: list[str], in_store) -> list[str]:
+    """Multi-word names the question relies on of which no word occurs in any stored article.
 
     A question about a person or work the store has no report on ("Zhemu Soda's environmental initiatives") cannot
     be answered whichever passage ranks first.
+
+    Args:
+        question: the question.
+        known: spans that are not names to check (the publications the plan recognised).
+        in_store: word -> whether any stored passage contains it (e.g. a keyword-index lookup).
     """
-    text = " ".join(p.text + " " + p.title for g in groups for p in g).casefold()
+    skip = " ".join(known).casefold()
     names = [m.group(1) for m in _QUOTED.finditer(question)] + [m.group(1) for m in _PROPER.finditer(question)]
     out = []
     for n in dict.fromkeys(names):
+        if n.casefold() in skip:
+            continue
         words = [w for w in content_words(n) if len(w) > 2]
-        if words and not any(w.casefold() in text for w in words):
+        if words and not any(in_store(w) for w in words):
             out.append(n)
     return out
-
-
-def publish_day(p: Passage) -> dt.date | None:
-    """The passage's article's publish date, if it has one."""
-    try:
-        return dt.date.fromisoformat(p.date[:10]) if p.date else None
-    except ValueError:
-        return None
