@@ -43,6 +43,7 @@ GATES := contains=0.85 mc_accuracy=0.8 hit@5=0.95 citation_precision=0.9 invalid
 
 test: install-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 	$(MAKE) eval-gate
 
@@ -51,8 +52,10 @@ eval-gate: $(VENV)/.installed
 	$(BIN)/articleqa eval samples/sample_testset.jsonl --store .cache/eval-gate --json .cache/eval-gate.json \
 		$(foreach g,$(GATES),--fail-under $(g))
 
+# ruff, and the import-linter contracts in pyproject.toml (layers only point down, no cycles).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean-store:
 	rm -rf chroma_db/* chroma_db/.articleqa-cache

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
+from articleqa.settings import ANSWER_MODES
 from chat.backend import ALL_SOURCES, Backend, history_pairs, llm_available, report_text
 from chat.render import answer_markdown, details_markdown, escape_text, passage_cards_html, safe_url, source_cards_html
 
-__all__ = ["answer_markdown", "bind_error", "build_app", "escape_text", "history_pairs", "launch", "safe_url",
-           "serve_command"]
+__all__ = ["answer_markdown", "bind_error", "build_app", "escape_text", "history_pairs", "launch", "safe_url"]
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -85,13 +82,6 @@ the passage it comes from.
 
 
 # ---- pure helpers (no gradio) --------------------------------------------------------------------------------
-def _quiet_env() -> None:
-    # Nothing may phone home: set before gradio, chromadb or huggingface are imported.
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-
 def bind_error(host: str, username: str | None, password: str | None, allow_no_auth: bool) -> str:
     """Why the chat may not bind `host` ("" when it may): a non-local address needs a login or an explicit opt-out."""
     if host in LOCAL_HOSTS or allow_no_auth:
@@ -111,9 +101,8 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         settings: the settings of this process (store, answer mode, upload limit, concurrency).
         asker: a shared Asker; one is created (cheaply: models load on first use) when None.
     Returns:
-        The Gradio Blocks app, queued with `settings.concurrency` answers in parallel.
+        The Gradio Blocks app, queued with `settings.chat.concurrency` answers in parallel.
     """
-    _quiet_env()
     import gradio as gr
 
     from articleqa.store import StoreError
@@ -121,7 +110,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
     from qa.ask import Asker
 
     backend = Backend(settings, asker or Asker(settings))
-    modes = ["extractive", "llm"] if llm_available(settings) else ["extractive"]
+    modes = list(ANSWER_MODES) if llm_available(settings) else ["extractive"]
 
     # ---- handlers ------------------------------------------------------------------------------------------
     def source_choices() -> list[str]:
@@ -290,7 +279,8 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         return data
 
     # ---- layout --------------------------------------------------------------------------------------------
-    with gr.Blocks(title="articleqa — cited answers from news articles") as demo:
+    # Analytics off here, not only through the environment the entry points set: this app never phones home.
+    with gr.Blocks(title="articleqa — cited answers from news articles", analytics_enabled=False) as demo:
         turns = gr.State([])
         gr.Markdown(
             "# articleqa\nAsk questions about your news articles. Every answer sentence is cited to its source.",
@@ -317,7 +307,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
                             clear = gr.Button("New chat", scale=1, min_width=80)
                         with gr.Row():
                             mode = gr.Radio(
-                                modes, value=settings.mode if settings.mode in modes else "extractive",
+                                modes, value=settings.answer.mode if settings.answer.mode in modes else "extractive",
                                 label="Answer mode",
                                 info="extractive quotes the articles" + ("; llm writes with the configured model"
                                                                         if len(modes) > 1 else " (no LLM configured)"),
@@ -358,7 +348,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
                         cancel_btn = gr.Button("Cancel")
                 delete_msg = gr.Markdown(elem_id="aqa-delete-result")
                 gr.Markdown(f"### Add articles\nFiles: {', '.join(sorted(SUPPORTED_EXTENSIONS))}, "
-                            f"up to {settings.max_upload_mb:g} MB each. Or paste URLs, one per line.")
+                            f"up to {settings.chat.max_upload_mb:g} MB each. Or paste URLs, one per line.")
                 with gr.Row():
                     files = gr.File(file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS), type="filepath",
                                     label="Upload files", elem_id="aqa-upload", scale=1)
@@ -380,7 +370,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
         chat_io = dict(
             fn=respond, inputs=[box, chatbot, turns, source, since, until, mode],
             outputs=[chatbot, turns, sources, details, box], concurrency_id=ANSWER_GROUP,
-            concurrency_limit=settings.concurrency, **private,
+            concurrency_limit=settings.chat.concurrency, **private,
         )
         box.submit(**chat_io)
         send.click(**chat_io)
@@ -397,7 +387,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
                          concurrency_id=INGEST_GROUP, concurrency_limit=1, **private)
         sample_btn.click(load_sample, [search], listing, concurrency_id=INGEST_GROUP, concurrency_limit=1, **private)
 
-        gr.api(api_ask, api_name="ask", concurrency_id=ANSWER_GROUP, concurrency_limit=settings.concurrency)
+        gr.api(api_ask, api_name="ask", concurrency_id=ANSWER_GROUP, concurrency_limit=settings.chat.concurrency)
         gr.api(api_list_articles, api_name="list_articles")
         gr.api(api_delete_articles, api_name="delete_articles", concurrency_id=INGEST_GROUP, concurrency_limit=1)
         api_ingest_btn.click(api_ingest, [api_files, api_urls], api_report, api_name="ingest",
@@ -405,7 +395,7 @@ def build_app(settings: Settings, asker: Asker | None = None) -> gr.Blocks:
 
     # Queue positions go out once a second rather than to every waiting user each time an answer starts ("auto"):
     # with 16 users waiting that was ~12 messages per answer, a fifth of the event loop's CPU under load.
-    demo.queue(default_concurrency_limit=settings.concurrency, status_update_rate=1.0)
+    demo.queue(default_concurrency_limit=settings.chat.concurrency, status_update_rate=1.0)
     demo.articleqa_backend = backend  # for tests and the warm-up thread
     return demo
 
@@ -424,8 +414,8 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     """Start the chat server (models warm up in the background; the page is usable at once).
 
     Args:
-        settings: settings of this process; `host`/`port` override `settings.host`/`settings.port`.
-        host: address to bind; a non-local one needs settings.username+password or settings.allow_no_auth.
+        settings: settings of this process; `host`/`port` override `settings.chat.host`/`settings.chat.port`.
+        host: address to bind; a non-local one needs settings.chat.username+password or settings.chat.allow_no_auth.
         port: TCP port.
         block: wait until the server stops (False returns right after the server started).
         asker: a shared Asker (one is created when None).
@@ -434,9 +424,9 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     Raises:
         ValueError: when binding `host` is not allowed without a login.
     """
-    host = host or settings.host
-    port = port or settings.port
-    problem = bind_error(host, settings.username, settings.password, settings.allow_no_auth)
+    host = host or settings.chat.host
+    port = port or settings.chat.port
+    problem = bind_error(host, settings.chat.username, settings.chat.password, settings.chat.allow_no_auth)
     if problem:
         raise ValueError(problem)
     from articleqa.lock import acquire
@@ -447,10 +437,11 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     demo = build_app(settings, asker)
     import gradio as gr
 
-    auth = (settings.username, settings.password) if settings.username and settings.password else None
+    chat = settings.chat
+    auth = (chat.username, chat.password) if chat.username and chat.password else None
     demo.launch(
         server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=True, show_error=True,
-        max_file_size=f"{max(1, int(settings.max_upload_mb))}mb", footer_links=["api"], run_history=False,
+        max_file_size=f"{max(1, int(settings.chat.max_upload_mb))}mb", footer_links=["api"], run_history=False,
         enable_monitoring=False, mcp_server=False, ssr_mode=False, theme=gr.themes.Soft(), css=CSS, head=HEAD,
         quiet=False,
     )
@@ -463,47 +454,9 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
     return demo
 
 
-def serve_command(
-    host: str = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1) [env ARTICLEQA_HOST]."),
-    port: int = typer.Option(None, "--port", help="Port (default 7860) [env ARTICLEQA_PORT]."),
-    store: Path = typer.Option(None, "--store", help="Embedded Chroma folder [env ARTICLEQA_STORE_PATH]."),
-    chroma_url: str = typer.Option(None, "--chroma-url", help="Chroma server URL [env ARTICLEQA_CHROMA_URL]."),
-    collection: str = typer.Option(None, "--collection", help="Collection name [env ARTICLEQA_COLLECTION]."),
-    llm_url: str = typer.Option(None, "--llm-url", help="OpenAI-compatible endpoint; enables the llm answer mode."),
-    username: str = typer.Option(None, "--username", help="Login user (needed for a non-local --host)."),
-    password: str = typer.Option(None, "--password", help="Login password [env ARTICLEQA_PASSWORD]."),
-    allow_no_auth: bool = typer.Option(False, "--allow-no-auth", help="Allow a non-local --host without a login."),
-) -> None:
-    """Start the web chat: ask with cited sources, browse, upload and delete articles; also an HTTP API.
+if __name__ == "__main__":  # `python app.py [flags]` is `articleqa serve [flags]`
+    import sys
 
-    Binds 127.0.0.1 unless told otherwise; any other address needs --username and --password (or --allow-no-auth).
+    from cli.main import main
 
-    Examples:
-
-      articleqa serve
-
-      articleqa serve --store news_db --port 8080
-
-      ARTICLEQA_PASSWORD=secret articleqa serve --host 0.0.0.0 --username editor
-    """
-    from articleqa.settings import Settings
-
-    settings = Settings().with_overrides(
-        host=host, port=port, store_path=store, chroma_url=chroma_url, collection=collection, llm_base_url=llm_url,
-        username=username, password=password, allow_no_auth=allow_no_auth or None,
-    )
-    problem = bind_error(settings.host, settings.username, settings.password, settings.allow_no_auth)
-    if problem:
-        typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(2)
-    from articleqa.store import StoreError
-
-    try:
-        launch(settings)
-    except StoreError as exc:  # store busy or server not reachable: one line, not a traceback
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-if __name__ == "__main__":
-    typer.run(serve_command)
+    main(["serve", *sys.argv[1:]])

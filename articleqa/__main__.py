@@ -1,5 +1,5 @@
-"""`python -m articleqa ...` is the `articleqa` command."""
+"""`python -m articleqa ...` is the `articleqa` command (an entry point, like the console script)."""
 
-from articleqa.cli import main
+from cli.main import main
 
 main()

@@ -36,7 +36,9 @@ def list_articles(settings: Settings, store: Store | None = None, title_contains
 
 
 def delete(settings: Settings, ids: list[str], store: Store | None = None) -> dict[str, bool]:
-    """Delete articles by id; returns which existed."""
-    from ingest.pipeline import delete_articles
+    """Delete articles by id under the store's write lock; returns which existed."""
+    from articleqa.lock import store_lock
 
-    return delete_articles(store or open_store(settings), ids)
+    store = store or open_store(settings)
+    with store_lock(store.settings, "articleqa articles delete"):
+        return store.delete_articles(ids)

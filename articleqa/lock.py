@@ -41,9 +41,9 @@ _guard = threading.Lock()
 
 def lock_file(settings: Settings) -> Path | None:
     """The lock file of the embedded store, or None in server mode (the server serialises writers itself)."""
-    if settings.chroma_url:
+    if settings.store.chroma_url:
         return None
-    return Path(settings.store_path).resolve() / LOCK_NAME
+    return Path(settings.store.path).resolve() / LOCK_NAME
 
 
 def holder(path: Path) -> dict[str, object]:
@@ -65,7 +65,7 @@ def busy_message(settings: Settings, info: dict[str, object], write: bool) -> st
     Returns:
         The message (without an "error:" prefix).
     """
-    store = settings.store_path
+    store = settings.store.path
     role, pid = info.get("role"), info.get("pid")
     if role == "chat":
         fix = (

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from articleqa.settings import Settings
-from articleqa.store import ArticleRecord, Store, StoreError
+from articleqa.store import ArticleRecord, PassageRows, StagedArticle, Store, StoreError
 
 ProgressFn = Callable[[int, int], None]  # (articles settled so far, articles in the source)
 
@@ -32,16 +32,16 @@ class MigrateReport:
 
 def describe(settings: Settings) -> str:
     """Where a store lives, for messages: the server URL or the folder, plus the collection."""
-    return f"{settings.chroma_url or settings.store_path} (collection {settings.collection})"
+    return f"{settings.store.chroma_url or settings.store.path} (collection {settings.store.collection})"
 
 
 def same_store(a: Settings, b: Settings) -> bool:
     """Whether two settings name the same collection in the same place."""
     from pathlib import Path
 
-    where_a = a.chroma_url.rstrip("/") if a.chroma_url else str(Path(a.store_path).resolve())
-    where_b = b.chroma_url.rstrip("/") if b.chroma_url else str(Path(b.store_path).resolve())
-    return where_a == where_b and a.collection == b.collection
+    where_a = a.store.chroma_url.rstrip("/") if a.store.chroma_url else str(Path(a.store.path).resolve())
+    where_b = b.store.chroma_url.rstrip("/") if b.store.chroma_url else str(Path(b.store.path).resolve())
+    return where_a == where_b and a.store.collection == b.store.collection
 
 
 def _open(settings: Settings) -> Store:
@@ -117,7 +117,7 @@ def migrate(
 def _copy_page(src: Store, dst: Store, rows, report: MigrateReport, copied_ids: set[str]) -> None:
     committed = []
     for rid, doc, meta, emb in rows:
-        rec = ArticleRecord.from_metadata(rid, meta)
+        rec = ArticleRecord.from_chroma(rid, meta)
         if not rec.hash:
             report.skipped.append(rid)  # a first write the source never finished: it does not exist yet
             continue
@@ -125,63 +125,31 @@ def _copy_page(src: Store, dst: Store, rows, report: MigrateReport, copied_ids: 
         committed.append((rec, doc, emb))
     if not committed:
         return
-    existing = {r[0]: r for r in _rows(_page(dst.articles, ids=[rec.id for rec, _, _ in committed]))}
-    todo = []
+    existing = {r[0]: ArticleRecord.from_chroma(r[0], r[2])
+                for r in _rows(_page(dst.articles, ids=[rec.id for rec, _, _ in committed]))}
+    staged = []
     for rec, doc, emb in committed:
         old = existing.get(rec.id)
-        old_rec = ArticleRecord.from_metadata(old[0], old[2]) if old else None
-        if old_rec and old_rec.hash == rec.hash and not old_rec.pending:
+        if old and old.hash == rec.hash and not old.pending:
             report.unchanged += 1
             continue
-        todo.append((rec, doc, emb, old, old_rec))
-    if not todo:
-        return
-    # 1. pending markers: the target's old version (if any) stays readable and is what recover() rolls back to.
-    markers = []
-    for rec, doc, emb, old, old_rec in todo:
-        if old_rec is not None:
-            markers.append((rec.id, old[1], {**old_rec.metadata(), "pending": rec.hash}, old[3]))
-        else:
-            markers.append((rec.id, doc, {**_committed(rec).metadata(), "hash": "", "pending": rec.hash}, emb))
-    _upsert(dst.articles, markers)
-    # 2. passages of the committed version only (an in-flight newer version in the source is not copied).
-    for rec, *_ in todo:
-        report.passages += _copy_passages(src, dst, rec)
-    # 3. commit, 4. drop the target's other versions, 5. clear pending: the same steps as Store.replace_article.
-    _upsert(dst.articles, [(rec.id, doc, {**_committed(rec).metadata(), "pending": rec.hash}, emb)
-                           for rec, doc, emb, _, _ in todo])
-    for rec, *_ in todo:
-        dst.passages.delete(where={"$and": [{"article_id": rec.id}, {"content_hash": {"$ne": rec.hash}}]})
-    _upsert(dst.articles, [(rec.id, doc, _committed(rec).metadata(), emb) for rec, doc, emb, _, _ in todo])
-    report.copied += len(todo)
+        # Only the committed version's passages: an in-flight newer version in the source is not copied.
+        passages = _passages(src, rec)
+        report.passages += len(passages.ids)
+        staged.append(StagedArticle(rec.with_pending(""), doc, emb, passages, old))
+    dst.write(staged)
+    report.copied += len(staged)
 
 
-def _committed(rec: ArticleRecord) -> ArticleRecord:
-    return ArticleRecord(**{**rec.__dict__, "pending": ""})
-
-
-def _copy_passages(src: Store, dst: Store, rec: ArticleRecord, page: int = 1000) -> int:
+def _passages(src: Store, rec: ArticleRecord, page: int = 1000) -> PassageRows:
     where = {"$and": [{"article_id": rec.id}, {"content_hash": rec.hash}]}
-    written, offset = 0, 0
+    out, offset = PassageRows(), 0
     while True:
         rows = _rows(_page(src.passages, where=where, limit=page, offset=offset))
-        if not rows:
-            return written
-        _upsert(dst.passages, rows)
-        written += len(rows)
+        out.extend(PassageRows(*map(list, zip(*rows, strict=True))) if rows else PassageRows())
         offset += len(rows)
         if len(rows) < page:
-            return written
-
-
-def _upsert(collection, rows) -> None:
-    if rows:
-        collection.upsert(
-            ids=[r[0] for r in rows],
-            documents=[r[1] for r in rows],
-            metadatas=[r[2] for r in rows],
-            embeddings=[r[3] for r in rows],
-        )
+            return out
 
 
 def _prune(dst: Store, keep: set[str]) -> int:

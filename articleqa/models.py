@@ -5,6 +5,29 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+META_FIELDS = ("title", "date", "source", "url", "author")
+
+
+@dataclass(kw_only=True)
+class ArticleMeta:
+    """What is known about an article besides its text; articles, passages, citations and records all carry it.
+
+    Keyword-only, so the records that inherit it keep their own positional fields first. How it is written to and
+    read from Chroma lives in `articleqa.store` only.
+    """
+
+    title: str = ""
+    date: str = ""  # ISO YYYY-MM-DD or ""
+    source: str = ""
+    url: str = ""
+    author: str = ""
+
+    def meta_fields(self) -> dict[str, str]:
+        """The article fields as a dict, to hand to another record: `Passage(..., **article.meta_fields())`."""
+        return {name: getattr(self, name) for name in META_FIELDS}
+
+
+
 
 @dataclass
 class RawDocument:
@@ -26,22 +49,17 @@ class RawDocument:
 
 
 @dataclass
-class Article:
+class Article(ArticleMeta):
     """A cleaned article: the unit that is stored, replaced, deduplicated and deleted."""
 
     id: str
     text: str  # cleaned article body; passage offsets point into it
-    title: str = ""
-    url: str = ""
-    date: str = ""  # ISO YYYY-MM-DD or ""
-    source: str = ""
-    author: str = ""
     dateline: str = ""
     origin: str = ""
 
 
 @dataclass
-class Passage:
+class Passage(ArticleMeta):
     """A sentence-aligned slice of an article with its character offsets into `Article.text`."""
 
     id: str
@@ -50,30 +68,16 @@ class Passage:
     position: int  # 0-based index within the article
     start: int
     end: int
-    title: str = ""
-    url: str = ""
-    date: str = ""
-    source: str = ""
-    author: str = ""
     score: float = 0.0  # retrieval score, filled by qa.retrieve
-
-    def metadata(self) -> dict[str, Any]:
-        """Chroma metadata (flat scalars only)."""
-        meta = {k: v for k, v in asdict(self).items() if k not in ("id", "text", "score")}
-        return meta
 
 
 @dataclass
-class Citation:
+class Citation(ArticleMeta):
     """A checked link from an answer sentence to the passage sentence that supports it."""
 
     number: int  # the [n] in the answer
     passage_id: str
     article_id: str
-    title: str
-    source: str
-    date: str
-    url: str
     quote: str  # the supporting sentence, verbatim from the article
     start: int  # offsets of `quote` in the cleaned article text
     end: int

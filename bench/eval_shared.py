@@ -9,13 +9,10 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from articleqa.settings import Settings  # noqa: E402
 from evaluation.report import load_previous, print_report, write_html, write_json  # noqa: E402
@@ -31,6 +28,9 @@ ROW = ("hit@1", "hit@4", "hit@10", "mrr@10", "answer_in_top4", "mc_accuracy", "c
 
 def main() -> None:
     """Run each selected set and print its headline row (markdown, to paste beside the anchors)."""
+    from articleqa.settings import offline_environment
+
+    offline_environment()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA, help="Folder holding the shared sets (default: %(default)s).")
     ap.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="Which sets to run.")

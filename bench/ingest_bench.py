@@ -18,6 +18,9 @@ from pathlib import Path
 
 
 def main() -> None:
+    from articleqa.settings import offline_environment
+
+    offline_environment()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", help="File or folder to ingest (e.g. ../shared/data/realtimeqa-dev/corpus.jsonl).")
     parser.add_argument("--json", type=Path, help="Write the figures to this file.")

@@ -55,6 +55,9 @@ def p95(values: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from articleqa.settings import offline_environment
+
+    offline_environment()
     parser = argparse.ArgumentParser(description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawTextHelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", default="smollm2", help="packaged model: smollm2 (default) or qwen2.5-coder-1.5b")

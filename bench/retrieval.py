@@ -18,6 +18,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "realtimeqa-dev
 
 
 def main() -> None:
+    from articleqa.settings import offline_environment
+
+    offline_environment()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, required=True, help="Store holding the ingested corpus.")
     parser.add_argument("--collection", default="articles")

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from articleqa.settings import ANSWER_MODES
 from chat.render import safe_url
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def history_pairs(history: Any) -> list[tuple[str, str]]:
 
 def llm_available(settings: Settings) -> bool:
     """Whether an LLM is configured (endpoint or local GGUF), so the llm answer mode may be offered."""
-    return bool(settings.llm_base_url or settings.llm_gguf)
+    return bool(settings.llm.base_url or settings.llm.gguf)
 
 
 class Backend:
@@ -112,7 +113,7 @@ class Backend:
         if not question:
             raise ValueError("Please type a question.")
         mode = (mode or "").strip() or None
-        if mode not in (None, "extractive", "llm"):
+        if mode not in (None, *ANSWER_MODES):
             raise ValueError(f"mode: '{mode}' is not extractive or llm.")
         if mode == "llm" and not llm_available(self.settings):
             raise ValueError("mode llm: no LLM is configured (set ARTICLEQA_LLM_BASE_URL or ARTICLEQA_LLM_GGUF).")
@@ -153,14 +154,14 @@ class Backend:
         """Why this batch of uploads is refused ("" when it is fine): wrong type or too large, naming the file."""
         from ingest.load import SUPPORTED_EXTENSIONS
 
-        limit = self.settings.max_upload_mb * 1024 * 1024
+        limit = self.settings.chat.max_upload_mb * 1024 * 1024
         for p in paths:
             path = Path(p)
             if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
                 return (f"{path.name}: unsupported file type (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))}). "
                         "Nothing was ingested.")
             if path.stat().st_size > limit:
-                return (f"{path.name}: larger than the {self.settings.max_upload_mb:g} MB upload limit. "
+                return (f"{path.name}: larger than the {self.settings.chat.max_upload_mb:g} MB upload limit. "
                         "Nothing was ingested.")
         return ""
 
@@ -196,7 +197,7 @@ class Backend:
         ingestor = Ingestor(self.settings, store=self.store, embedder=self.asker.embedder)
         with self._ingest_lock, self.writing():
             return run_low_priority(
-                lambda: ingestor.run(inputs, on_item=on_item), self.settings.ingest_nice, name="articleqa-ingest"
+                lambda: ingestor.run(inputs, on_item=on_item), self.settings.chat.ingest_nice, name="articleqa-ingest"
             )
 
     def _stage_uploads(self, paths: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from articleqa.text import MARKER
 
 if TYPE_CHECKING:
     from articleqa.models import Answer, Passage
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 # Characters markdown would treat as syntax; as numeric entities they display literally and never form links,
 # emphasis, code, LaTeX or template expressions.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|~$:"}
@@ -36,7 +36,7 @@ def answer_markdown(text: str) -> str:
         Markdown/HTML for a chat message.
     """
     out, last = [], 0
-    for m in _MARKER.finditer(text):
+    for m in MARKER.finditer(text):
         out.append(escape_text(text[last : m.start()]))
         n = int(m.group(1))
         out.append(f'<a class="aqa-cite" href="#src-{n}" title="Show source {n}">[{n}]</a>')

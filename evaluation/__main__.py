@@ -1,14 +1,8 @@
-"""`python -m evaluation TESTSET ...`: the same as `articleqa eval`."""
+"""`python -m evaluation TESTSET ...` is `articleqa eval TESTSET ...` (an entry point, like the console script)."""
 
-import typer
+import sys
 
-from evaluation.cli import eval_command
-
-
-def main() -> None:
-    """Console entry point."""
-    typer.run(eval_command)
-
+from cli.main import main
 
 if __name__ == "__main__":
-    main()
+    main(["eval", *sys.argv[1:]])

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from articleqa.models import Answer, Passage
+from articleqa.text import MARKER_GROUP, marker_numbers
 from evaluation import evidence as EV
 from qa.metadata import verify
 
@@ -28,7 +29,6 @@ LOWER_IS_BETTER = frozenset({"false_refusal_rate", "invalid_citations", "answer_
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20250905
 
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _PUBLISHED = re.compile(r"\n?\(Published: [^\n]*\)\s*$")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -72,7 +72,7 @@ def contains_answer(text: str, answers: Sequence[str]) -> float:
 def answer_body(answer: Answer) -> str:
     """The answer text without [n] markers and the trailing "(Published: ...)" line."""
     text = _PUBLISHED.sub("", answer.answer)
-    return re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", text)).strip()
+    return re.sub(r"\s+([.,;:!?])", r"\1", MARKER_GROUP.sub("", text)).strip()
 
 
 def word_count(text: str) -> int:
@@ -229,9 +229,9 @@ def invalid_citations(answer: Answer) -> list[str]:
     """
     problems: list[str] = []
     numbers = {c.number for c in answer.citations}
-    for m in _MARKER.finditer(answer.answer):
-        for n in re.split(r"\s*[,;]\s*", m.group(1)):
-            if int(n) not in numbers:
+    for m in MARKER_GROUP.finditer(answer.answer):
+        for n in marker_numbers(m.group(1)):
+            if n not in numbers:
                 problems.append(f"[{n}] in the text has no citation")
     texts = {p.id: p.text for p in answer.passages}
     for c in answer.citations:

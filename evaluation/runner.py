@@ -222,7 +222,7 @@ def corpus_fingerprint(corpus: Path, settings: Settings) -> str:
     for p in files:
         st = p.stat()
         h.update(f"{p.relative_to(corpus) if corpus.is_dir() else p.name}|{st.st_size}|{st.st_mtime_ns}".encode())
-    h.update(f"{settings.embedding_model}|{settings.chunk_size}|{settings.chunk_overlap}".encode())
+    h.update(f"{settings.embedding.model}|{settings.ingest.chunk_size}|{settings.ingest.chunk_overlap}".encode())
     return h.hexdigest()
 
 
@@ -232,7 +232,7 @@ def eval_collection_name(corpus: Path, settings: Settings) -> str:
 
 
 def ingest_corpus(corpus: Path, settings: Settings, progress: bool) -> dict[str, Any]:
-    """Ingest `corpus` into `settings.collection`, skipping it when a finished ingest of the same files is recorded.
+    """Ingest `corpus` into the settings' collection, skipping it when a finished ingest of the same files is recorded.
 
     Returns:
         {"collection", "reused", "summary", "origins": {origin: article_id}, "failed": [...]}.
@@ -242,7 +242,7 @@ def ingest_corpus(corpus: Path, settings: Settings, progress: bool) -> dict[str,
     from articleqa.embed import get_embedder
     from articleqa.store import Store
 
-    marker = settings.resolved_cache_dir() / f"{settings.collection}.eval.json"
+    marker = settings.resolved_cache_dir() / f"{settings.store.collection}.eval.json"
     fingerprint = corpus_fingerprint(corpus, settings)
     store = Store(settings, get_embedder(settings))
     if marker.is_file() and store.count_passages() > 0:
@@ -264,7 +264,7 @@ def ingest_corpus(corpus: Path, settings: Settings, progress: bool) -> dict[str,
     failed = [i.line() for i in report.items if i.status == "failed"]
     if not any(i.status in ("added", "updated", "unchanged") for i in report.items):
         raise EvalError(f"nothing from {corpus} could be ingested" + (f": {failed[0]}" if failed else ""))
-    info = {"collection": settings.collection, "fingerprint": fingerprint, "corpus": str(corpus),
+    info = {"collection": settings.store.collection, "fingerprint": fingerprint, "corpus": str(corpus),
             "summary": report.summary(), "origins": origins, "failed": failed}
     if report.ok:
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -312,7 +312,7 @@ def run_eval(
             (`collection` or `eval-<hash>`), reused while the files are unchanged, so the user's store is untouched.
             Without a corpus the store/collection in `settings` is evaluated as it is.
         settings: store location, models and answering knobs.
-        mode: "extractive" or "llm" (default: settings.mode).
+        mode: "extractive" or "llm" (default: settings.answer.mode).
         limit: evaluate only the first N selected items.
         tags: evaluate only items carrying any of these tags.
         reference_date: default date relative phrases count from, for items without their own
@@ -337,7 +337,7 @@ def run_eval(
         ingest_info = ingest_corpus(testset.corpus, settings, progress)
     asker = Asker(settings)
     if not asker.store.count_passages():
-        raise EvalError(f"collection {settings.collection!r} has no articles: pass --corpus or ingest some first")
+        raise EvalError(f"collection {settings.store.collection!r} has no articles: pass --corpus or ingest some first")
     resolver = GoldResolver(asker.store.records(), ingest_info.get("origins"))
     default_ref = reference_date or testset.reference_date
     report = EvalReport(
@@ -370,15 +370,15 @@ def run_eval(
 
 def _settings_summary(settings: Settings, mode: str | None) -> dict[str, Any]:
     return {
-        "mode": mode or settings.mode,
-        "collection": settings.collection,
-        "store_path": None if settings.chroma_url else str(settings.store_path),
-        "chroma_url": settings.chroma_url,
-        "embedding_model": settings.embedding_model,
-        "top_k": settings.top_k,
-        "chunk_size": settings.chunk_size,
-        "refusal_threshold": settings.refusal_threshold,
-        "llm_model": settings.llm_model if (mode or settings.mode) == "llm" else None,
+        "mode": mode or settings.answer.mode,
+        "collection": settings.store.collection,
+        "store_path": None if settings.store.chroma_url else str(settings.store.path),
+        "chroma_url": settings.store.chroma_url,
+        "embedding_model": settings.embedding.model,
+        "top_k": settings.retrieval.top_k,
+        "chunk_size": settings.ingest.chunk_size,
+        "refusal_threshold": settings.answer.refusal_threshold,
+        "llm_model": settings.llm.model if (mode or settings.answer.mode) == "llm" else None,
     }
 
 

@@ -1,8 +1,7 @@
-"""`python -m ingest PATH...` is `articleqa ingest PATH...`."""
+"""`python -m ingest PATH...` is `articleqa ingest PATH...` (an entry point, like the console script)."""
 
 import sys
 
-from articleqa.cli import main
+from cli.main import main
 
-sys.argv = ["articleqa", "ingest", *sys.argv[1:]]
-main()
+main(["ingest", *sys.argv[1:]])

@@ -38,11 +38,7 @@ def chunk(article: Article, size: int = 700, overlap: int = 1) -> list[Passage]:
                 position=i,
                 start=start,
                 end=end,
-                title=article.title,
-                url=article.url,
-                date=article.date,
-                source=article.source,
-                author=article.author,
+                **article.meta_fields(),
             )
         )
     return passages

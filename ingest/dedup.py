@@ -37,24 +37,33 @@ def decode(text: str) -> np.ndarray:
 
 
 class DuplicateFinder:
-    """Holds the signatures of stored articles and finds the one a new article duplicates."""
+    """Holds the signatures of stored articles and finds the one a new article duplicates.
+
+    Candidates come from a MinHash LSH index (datasketch), so a lookup does not scan every stored article; each
+    candidate's similarity is then computed exactly from the signatures and compared with the threshold.
+    """
 
     def __init__(self, threshold: float):
+        from datasketch import MinHashLSH
+
         self.threshold = threshold
-        self._ids: list[str] = []
-        self._sigs: list[np.ndarray] = []
+        # A lower LSH threshold, weighted against misses: at the 0.8 default a pair at 0.8 is a candidate with
+        # probability 0.9998 (16 bands of 4); the extra candidates cost one exact comparison each.
+        self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.2), num_perm=NUM_PERM, weights=(0.1, 0.9))
+        self._sigs: dict[str, np.ndarray] = {}
         self._by_hash: dict[str, str] = {}
 
     def add(self, article_id: str, sig: np.ndarray, text_hash: str = "") -> None:
-        self._ids.append(article_id)
-        self._sigs.append(sig)
+        if article_id in self._sigs:
+            self._lsh.remove(article_id)
+        self._sigs[article_id] = sig
+        self._lsh.insert(article_id, _lean(sig))
         if text_hash:
             self._by_hash[text_hash] = article_id
 
     def remove(self, article_id: str) -> None:
-        keep = [i for i, a in enumerate(self._ids) if a != article_id]
-        self._ids = [self._ids[i] for i in keep]
-        self._sigs = [self._sigs[i] for i in keep]
+        if self._sigs.pop(article_id, None) is not None:
+            self._lsh.remove(article_id)
         self._by_hash = {h: a for h, a in self._by_hash.items() if a != article_id}
 
     def find(self, article_id: str, sig: np.ndarray, text_hash: str = "") -> tuple[str, float] | None:
@@ -63,10 +72,14 @@ class DuplicateFinder:
             return self._by_hash[text_hash], 1.0
         if not self._sigs:
             return None
-        sims = (np.stack(self._sigs) == sig[None, :]).mean(axis=1)
-        for idx in np.argsort(-sims):
-            if sims[idx] < self.threshold:
-                return None
-            if self._ids[idx] != article_id:
-                return self._ids[idx], float(sims[idx])
-        return None
+        sims = {c: float((self._sigs[c] == sig).mean()) for c in self._lsh.query(_lean(sig)) if c != article_id}
+        best = max(sims, key=lambda c: (sims[c], c), default=None)
+        return (best, sims[best]) if best is not None and sims[best] >= self.threshold else None
+
+
+def _lean(sig: np.ndarray):  # noqa: ANN202 - datasketch has no type hints
+    from datasketch import LeanMinHash
+
+    # Our own signatures (stored in existing article records), not datasketch's: the scheme only labels them, and
+    # every signature in one index comes from `signature`, so they are comparable.
+    return LeanMinHash(seed=1, hashvalues=sig.astype(np.uint64), scheme="legacy")

@@ -8,10 +8,8 @@ import io
 import json
 import re
 import time
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -31,8 +29,8 @@ _UTF8_SEQ = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0
 _XML_FEED = re.compile(rb"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
 _HTML_START = re.compile(r"\A\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|article|div|p)[\s>]", re.I | re.S)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
-_MONTHS = {m: i for i, m in enumerate(
-    "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+# Up to and including the first four-digit year: a date written in words ends there ("4 Sep 2025, 10:00 | Updated").
+_UP_TO_YEAR = re.compile(r"^.*?(?<!\d)\d{4}(?!\d)")
 
 
 @dataclass
@@ -96,9 +94,9 @@ def _folder_files(folder: Path, settings: Settings) -> list[Path]:
             continue
         if file.suffix.lower() not in SUPPORTED_EXTENSIONS:
             continue
-        if settings.include and not _matches(rel, settings.include):
+        if settings.ingest.include and not _matches(rel, settings.ingest.include):
             continue
-        if settings.exclude and _matches(rel, settings.exclude):
+        if settings.ingest.exclude and _matches(rel, settings.ingest.exclude):
             continue
         found.append(file)
     return found
@@ -122,8 +120,8 @@ def _load_file(path: Path, settings: Settings) -> Iterator[RawDocument | LoadErr
         return
     try:
         size = path.stat().st_size
-        if size > settings.max_file_mb * _MIB:
-            raise _Reject(f"file too large ({size / _MIB:.1f} MiB > max_file_mb {settings.max_file_mb:g})")
+        if size > settings.ingest.max_file_mb * _MIB:
+            raise _Reject(f"file too large ({size / _MIB:.1f} MiB > max_file_mb {settings.ingest.max_file_mb:g})")
         if size == 0:
             raise _Reject("empty file")
         data = path.read_bytes()
@@ -165,9 +163,9 @@ def _decode(data: bytes, charset: str | None = None, html: bool = False) -> str:
 
     UTF-8 (with or without BOM) is expected. A declared charset (HTTP header or HTML <meta>) is honoured. Otherwise
     a cp1252/latin-1 fallback is accepted only when the result is plausible text: the bytes hold no valid UTF-8
-    multi-byte sequence (that would be damaged UTF-8), the text no control characters, and at most 30% of it is
-    non-ASCII, all letters, spaces, punctuation or symbols. This admits legacy Western files ("café" saved as
-    latin-1, Windows curly quotes) and rejects binary junk and damaged UTF-8, reported as "invalid UTF-8".
+    multi-byte sequence (that would be damaged UTF-8), the text no control characters, and charset-normalizer finds
+    it readable. This admits legacy Western files ("café" saved as latin-1, Windows curly quotes) and rejects binary
+    junk and damaged UTF-8, reported as "invalid UTF-8".
     """
     if b"\x00" in data[:65536]:
         raise _Reject("binary file (contains NUL bytes)")
@@ -189,13 +187,14 @@ def _decode(data: bytes, charset: str | None = None, html: bool = False) -> str:
     except UnicodeDecodeError as exc:
         utf8_error = exc
     # Valid UTF-8 sequences next to the bad byte mean damaged UTF-8: decoding it as cp1252 would produce mojibake.
-    damaged = _UTF8_SEQ.search(data) is not None
-    for legacy in () if damaged else ("cp1252", "latin-1"):
-        try:
-            text = data.decode(legacy)
-        except UnicodeDecodeError:
-            continue
-        if _plausible(text):
+    if _UTF8_SEQ.search(data) is None:
+        from charset_normalizer import from_bytes
+
+        # Only the legacy Western encodings, judged by charset-normalizer's mess detector (junk bytes read as
+        # cp1252 or latin-1 are a mess of symbols and accents; a latin-1 "café" is not).
+        best = from_bytes(data, cp_isolation=["cp1252", "latin_1"]).best()
+        text = str(best) if best is not None else ""
+        if text and not _CONTROL.search(text) and not re.search(r"[\x80-\x9f]", text):
             return text
     raise _Reject(f"invalid UTF-8 (byte 0x{data[utf8_error.start]:02x} at offset {utf8_error.start}) "
                   "and not plausible cp1252/latin-1 text")
@@ -205,16 +204,6 @@ def _checked(text: str) -> str:
     if len(_CONTROL.findall(text[:65536])) > 3:
         raise _Reject("binary file (control characters)")
     return text
-
-
-def _plausible(text: str) -> bool:
-    if _CONTROL.search(text) or re.search(r"[\x80-\x9f]", text):
-        return False
-    non_ascii = [c for c in text if ord(c) > 127]
-    if len(non_ascii) > 0.3 * len(text):
-        return False
-    # Letters ("é"), punctuation ("’", "…") and symbols ("€", "©") are what legacy Western text contains.
-    return all(c.isalpha() or c.isspace() or unicodedata.category(c)[0] in "PSN" for c in non_ascii)
 
 
 def _pdf_text(data: bytes) -> tuple[str, dict[str, str]]:
@@ -346,7 +335,7 @@ def _http_client(settings: Settings):  # -> httpx.Client (kept lazy so importing
     import httpx
 
     return httpx.Client(
-        timeout=settings.http_timeout,
+        timeout=settings.ingest.http_timeout,
         follow_redirects=True,
         headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
     )
@@ -364,7 +353,7 @@ def _fetch(url: str, client, settings: Settings) -> _Response:
     """GET a URL, streaming so that an oversized body is abandoned at the limit."""
     import httpx
 
-    limit = int(settings.max_file_mb * _MIB)
+    limit = int(settings.ingest.max_file_mb * _MIB)
     try:
         with client.stream("GET", url) as resp:
             if resp.status_code >= 400:
@@ -372,17 +361,17 @@ def _fetch(url: str, client, settings: Settings) -> _Response:
             declared = resp.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise _Reject(f"response too large ({int(declared) / _MIB:.1f} MiB > max_file_mb "
-                              f"{settings.max_file_mb:g})")
+                              f"{settings.ingest.max_file_mb:g})")
             chunks, total = [], 0
             for chunk in resp.iter_bytes():
                 total += len(chunk)
                 if total > limit:
-                    raise _Reject(f"response too large (over max_file_mb {settings.max_file_mb:g} MiB)")
+                    raise _Reject(f"response too large (over max_file_mb {settings.ingest.max_file_mb:g} MiB)")
                 chunks.append(chunk)
             ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
             return _Response(str(resp.url), ctype, resp.charset_encoding, b"".join(chunks))
     except httpx.TimeoutException as exc:
-        raise _Reject(f"unreachable: timed out after {settings.http_timeout:g}s") from exc
+        raise _Reject(f"unreachable: timed out after {settings.ingest.http_timeout:g}s") from exc
     except httpx.ConnectError as exc:
         raise _Reject(f"unreachable: cannot connect ({_short(exc)})") from exc
     except httpx.TooManyRedirects as exc:
@@ -497,21 +486,26 @@ def normalize_date(value: str | dt.date | time.struct_time | None) -> str | None
     if isinstance(value, time.struct_time):
         return time.strftime("%Y-%m-%d", value)
     s = str(value).strip()
+    # Numeric forms strictly (dateutil would read "2022-13-01" as 13 January); words and RFC 822 through dateutil.
     m = re.match(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)", s) or re.match(r"(\d{4})(\d{2})(\d{2})(?!\d)", s)
     if m:
         return _ymd(*m.groups())
-    if re.match(r"(?i)[a-z]{3},?\s+\d{1,2}\s+[a-z]{3}", s):
-        try:
-            return parsedate_to_datetime(s).strftime("%Y-%m-%d")
-        except (TypeError, ValueError, IndexError):
-            pass
-    m = re.match(r"(?i)(?:[a-z]+,?\s+)?([a-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b", s)
-    if m and m.group(1)[:3].lower() in _MONTHS:
-        return _ymd(m.group(3), str(_MONTHS[m.group(1)[:3].lower()]), m.group(2))
-    m = re.match(r"(?i)(?:[a-z]+,?\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]{3,9})\.?,?\s+(\d{4})\b", s)
-    if m and m.group(2)[:3].lower() in _MONTHS:
-        return _ymd(m.group(3), str(_MONTHS[m.group(2)[:3].lower()]), m.group(1))
+    prefix = _UP_TO_YEAR.match(s)
+    if not prefix or not re.search(r"[A-Za-z]{3}", prefix.group()):  # a year and a month name must be written
+        return None
+    from dateutil import parser as date_parser
+
+    for text in (s, prefix.group()):
+        try:  # the calendar date as written (no time-zone conversion); fuzzy skips words like "Published"
+            dates = {date_parser.parse(text, fuzzy=True, ignoretz=True, default=d).date() for d in _DEFAULTS}
+        except (ValueError, OverflowError, date_parser.ParserError):
+            continue
+        # Two different defaults give one date only when the text names the year, the month and the day.
+        return dates.pop().isoformat() if len(dates) == 1 else None
     return None
+
+
+_DEFAULTS = (dt.datetime(1900, 1, 1), dt.datetime(1904, 2, 2))
 
 
 def _ymd(year: str, month: str, day: str) -> str | None:

@@ -86,7 +86,8 @@ class Ingestor:
         self.settings = settings
         self.embedder = embedder or get_embedder(settings)
         self.store = store or Store(settings, self.embedder)
-        self.flush_at = max(settings.embed_batch_size * 8, 64)  # passages per embedding call: large batches amortise
+        # passages per embedding call: large batches amortise
+        self.flush_at = max(settings.embedding.batch_size * 8, 64)
         self._store_down = ""  # set once a server stayed unreachable through every retry
 
     def run(self, inputs: list[str], on_item: ProgressFn | None = None) -> IngestReport:
@@ -111,7 +112,7 @@ class Ingestor:
         t0 = time.perf_counter()
         report = IngestReport(repaired=self.store.recover())
         records = {r.id: r for r in self.store.records().values() if r.hash}
-        finder = dedup.DuplicateFinder(self.settings.near_duplicate_threshold)
+        finder = dedup.DuplicateFinder(self.settings.ingest.near_duplicate_threshold)
         for r in records.values():
             if r.minhash:
                 finder.add(r.id, dedup.decode(r.minhash), r.text_hash)
@@ -166,7 +167,7 @@ class Ingestor:
                     )
                 )
                 continue
-            passages = chunk(article, self.settings.chunk_size, self.settings.chunk_overlap)
+            passages = chunk(article, self.settings.ingest.chunk_size, self.settings.ingest.chunk_overlap)
             if not passages:
                 settle(ItemResult(item.origin, "failed", article.id, article.title, reason="no text left to store"))
                 continue
@@ -260,14 +261,3 @@ class Ingestor:
             self.store.recover()
         except Exception:
             pass
-
-
-def delete_articles(store: Store, ids: list[str]) -> dict[str, bool]:
-    """Delete articles by id; returns which existed. The keyword index follows via the store generation."""
-    from articleqa.lock import store_lock
-
-    with store_lock(store.settings, "articleqa articles delete"):
-        result = {i: store.delete_article(i) for i in ids}
-        if any(result.values()):
-            store.bump_generation()
-    return result

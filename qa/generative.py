@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from articleqa.models import Passage
 from articleqa.settings import Settings
+from articleqa.text import MARKER
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -56,7 +57,6 @@ USER_TEMPLATE = (
 )
 
 _FENCE_LOOKALIKE = re.compile(r"[<＜﹤]{2,}|[>＞﹥]{2,}")
-_BRACKET_NUMBER = re.compile(r"\[(\d{1,3})\]")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -76,7 +76,7 @@ def _defuse(text: str) -> str:
     markers in articles are not mistaken for our citations, and fence look-alikes are broken up.
     """
     text = _WHITESPACE.sub(" ", text).strip()
-    text = _BRACKET_NUMBER.sub(r"(\1)", text)
+    text = MARKER.sub(r"(\1)", text)
     return _FENCE_LOOKALIKE.sub(_single_angles, text)
 
 
@@ -129,14 +129,14 @@ def make_chat_model(settings: Settings, base_url: str) -> BaseChatModel:
     import httpx
     from langchain_openai import ChatOpenAI
 
-    timeout = httpx.Timeout(settings.llm_timeout, connect=min(CONNECT_TIMEOUT, settings.llm_timeout))
+    timeout = httpx.Timeout(settings.llm.timeout, connect=min(CONNECT_TIMEOUT, settings.llm.timeout))
     return ChatOpenAI(
         base_url=base_url,
-        api_key=settings.llm_api_key,
-        model=settings.llm_model,
+        api_key=settings.llm.api_key,
+        model=settings.llm.model,
         streaming=True,
         timeout=timeout,
-        max_tokens=settings.llm_max_tokens,
+        max_tokens=settings.llm.max_tokens,
         temperature=0,
         max_retries=0,
     )
@@ -258,7 +258,7 @@ class LLMAnswerer:
         """
         chain = self.chain
         inputs = self.inputs(question, passages)
-        for delta in stream_with_deadline(lambda: chain.stream(inputs), self.settings.llm_timeout):
+        for delta in stream_with_deadline(lambda: chain.stream(inputs), self.settings.llm.timeout):
             if delta:
                 yield delta
 
@@ -277,25 +277,25 @@ _LOCAL_LOCK = threading.Lock()
 def resolve_llm(settings: Settings) -> str:
     """Base URL of the LLM endpoint to use, starting the in-process server on first need.
 
-    ``settings.llm_base_url`` wins; otherwise one LocalLLMServer per (GGUF, context) is started lazily and
-    thread-safely for the life of the process, on ``settings.llm_gguf`` or the packaged Qwen2.5-Coder-1.5B.
+    ``settings.llm.base_url`` wins; otherwise one LocalLLMServer per (GGUF, context) is started lazily and
+    thread-safely for the life of the process, on ``settings.llm.gguf`` or the packaged Qwen2.5-Coder-1.5B.
 
     :param settings: llm_base_url, llm_gguf, llm_context.
     :returns: ``http://host:port/v1``.
     :raises LLMUnavailable: no endpoint configured and the local server cannot start (message says why).
     """
-    if settings.llm_base_url:
-        return settings.llm_base_url.rstrip("/")
+    if settings.llm.base_url:
+        return settings.llm.base_url.rstrip("/")
     from qa.local_llm import LocalLLMError, LocalLLMServer, packaged_model_path
 
     with _LOCAL_LOCK:
         try:
-            gguf = Path(settings.llm_gguf) if settings.llm_gguf else packaged_model_path()
-            key = (str(gguf.resolve()), settings.llm_context)
+            gguf = Path(settings.llm.gguf) if settings.llm.gguf else packaged_model_path()
+            key = (str(gguf.resolve()), settings.llm.context)
             server = _LOCAL_SERVERS.get(key)
             if server is None:
-                server = LocalLLMServer(gguf, context=settings.llm_context).start()
-                server.wait_ready(timeout=max(10.0, settings.llm_timeout))
+                server = LocalLLMServer(gguf, context=settings.llm.context).start()
+                server.wait_ready(timeout=max(10.0, settings.llm.timeout))
                 _LOCAL_SERVERS[key] = server
         except (LocalLLMError, TimeoutError) as exc:
             raise LLMUnavailable(f"local LLM unavailable: {exc}") from exc

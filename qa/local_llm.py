@@ -109,7 +109,7 @@ class LocalLLMServer:
         """Describe the server; nothing is loaded until :meth:`start`.
 
         :param gguf: path of the GGUF model file.
-        :param context: context window in tokens (settings.llm_context).
+        :param context: context window in tokens (settings.llm.context).
         :param threads: CPU threads for prompt reading and generation (default: all usable cores).
         :param verbosity: llama.cpp log verbosity (0 keeps stderr quiet; 3 logs every request).
         """

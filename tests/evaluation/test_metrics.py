@@ -6,7 +6,7 @@ import pytest
 
 from articleqa.models import Answer, Citation, Passage
 from evaluation import metrics as M
-from evaluation.cli import parse_gates
+from evaluation.gates import parse_gates
 from evaluation.testset import TestItem
 
 

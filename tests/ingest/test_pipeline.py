@@ -2,9 +2,10 @@
 
 import json
 
-from articleqa.keyword import KeywordIndex
+from articleqa.catalog import delete
 from articleqa.store import Store
-from ingest.pipeline import Ingestor, delete_articles
+from ingest.pipeline import Ingestor
+from qa.keyword_index import KeywordIndex
 from tests.conftest import SEED, make_article
 
 
@@ -89,7 +90,7 @@ def test_delete_keeps_keyword_index_in_step(settings, embedder, corpus_file):
     ing.run([str(corpus_file(3))])
     index = KeywordIndex(settings, ing.store)
     assert {ing.store.get_passages([h.passage_id])[0].article_id for h in index.search("story 1", 50)} >= {"syn-0001"}
-    assert delete_articles(ing.store, ["syn-0001", "nope"]) == {"syn-0001": True, "nope": False}
+    assert delete(ing.settings, ["syn-0001", "nope"], ing.store) == {"syn-0001": True, "nope": False}
     hits = index.search("story 1", 50)
     assert hits and all(not h.passage_id.startswith("syn-0001") for h in hits)
     # a second process (fresh index object) loads the saved index for the same generation

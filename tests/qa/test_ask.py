@@ -104,11 +104,11 @@ def test_llm_answer_is_checked_not_trusted(asker):
             ]
         )
     )
-    asker._llm = LLMAnswerer(asker.settings, chat_model=fake)
+    asker.answerers.llm.model = LLMAnswerer(asker.settings, chat_model=fake)
     try:
         answer = asker.ask(Request("Who accompanied Kim?", mode="llm"))
     finally:
-        asker._llm = None
+        asker.answerers.llm.model = None
     assert answer.mode == "llm" and not answer.refused
     assert "Trump" not in answer.answer and any("Trump" in s for s in answer.unsupported)
     numbers = {c.number for c in answer.citations}
@@ -120,11 +120,11 @@ def test_llm_unreachable_falls_back_to_extractive_with_notice(asker):
     from qa.generative import LLMAnswerer
 
     settings = asker.settings.with_overrides(llm_base_url="http://127.0.0.1:9/v1", llm_timeout=3.0)
-    asker._llm = LLMAnswerer(settings)
+    asker.answerers.llm.model = LLMAnswerer(settings)
     try:
         answer = asker.ask(Request("Who accompanied Kim?", mode="llm"))
     finally:
-        asker._llm = None
+        asker.answerers.llm.model = None
     assert answer.mode == "extractive" and "Kim Yo Jong" in answer.answer
     assert any("LLM" in n for n in answer.notices)
 

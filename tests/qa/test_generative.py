@@ -193,7 +193,7 @@ def test_real_local_model_streams_an_answer(passages):
     except LocalLLMError as exc:
         pytest.skip(str(exc))
     settings = Settings(llm_timeout=60, llm_max_tokens=48, llm_context=2048)
-    with LocalLLMServer(gguf, context=settings.llm_context) as server:
+    with LocalLLMServer(gguf, context=settings.llm.context) as server:
         port = server.port
         answerer = LLMAnswerer(settings, make_chat_model(settings, server.base_url))
         deltas = list(answerer.stream("How did Kim travel to Beijing?", passages))

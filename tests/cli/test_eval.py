@@ -1,4 +1,4 @@
-"""`articleqa eval` end to end on the bundled sample (slow), and its input errors (fast)."""
+"""`articleqa eval` (cli/eval.py) as a subprocess: reports, gates, exit codes."""
 
 from __future__ import annotations
 

@@ -1,57 +1,16 @@
-"""The `articleqa eval` command: run a test set, print/write reports, compare with a previous run, enforce gates."""
+"""`articleqa eval`: run a test set, print/write reports, compare with a previous run, enforce gates."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cli.common import check_mode, make_settings
+
 EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
-_GATE = re.compile(r"^\s*([A-Za-z0-9_@.\-]+)\s*(>=|<=|=)\s*(-?[0-9]*\.?[0-9]+)\s*$")
-
-
-@dataclass
-class Gate:
-    """A CI threshold on one metric: `op` is ">=" (must be at least) or "<=" (must be at most)."""
-
-    metric: str
-    op: str
-    value: float
-
-    def check(self, metrics: dict[str, float | None]) -> str | None:
-        """None when the gate passes, else a one-line reason."""
-        got = metrics.get(self.metric)
-        if got is None:
-            return f"{self.metric} was not measured (no item applies), gate {self.op} {self.value:g}"
-        ok = got >= self.value if self.op == ">=" else got <= self.value
-        return None if ok else f"{self.metric} = {got:.4g}, must be {self.op} {self.value:g}"
-
-
-def parse_gates(specs: list[str]) -> list[Gate]:
-    """Parse `--fail-under` values: `metric=value` (direction from the metric), `metric>=value`, `metric<=value`.
-
-    `metric=value` means "at least value" except for lower-is-better metrics (false_refusal_rate,
-    invalid_citations, answer_words, errors, latency_*), where it means "at most value". Several gates may be
-    comma-separated in one value.
-
-    Raises:
-        ValueError: a malformed gate.
-    """
-    from evaluation.metrics import LOWER_IS_BETTER
-
-    gates = []
-    for spec in (s for raw in specs for s in raw.split(",") if s.strip()):
-        m = _GATE.match(spec)
-        if not m:
-            raise ValueError(f"--fail-under {spec!r}: expected metric=value, e.g. contains=0.8 or invalid_citations<=0")
-        name, op, value = m[1], m[2], float(m[3])
-        if op == "=":
-            op = "<=" if name in LOWER_IS_BETTER or name.startswith("latency") else ">="
-        gates.append(Gate(name, op, value))
-    return gates
 
 
 def eval_command(
@@ -111,14 +70,15 @@ def eval_command(
         err.print(f"error: {message}", markup=False)
         raise typer.Exit(EXIT_INPUT)
 
-    if mode not in (None, "extractive", "llm"):
-        fail_input(f"--mode {mode!r}: expected extractive or llm")
+    check_mode(mode)
     ref = None
     if reference_date:
         try:
             ref = dt.date.fromisoformat(reference_date)
         except ValueError:
             fail_input(f"--reference-date {reference_date!r}: expected a date like 2025-09-05")
+    from evaluation.gates import parse_gates
+
     try:
         gates = parse_gates(fail_under or [])
     except ValueError as exc:
@@ -150,8 +110,6 @@ def eval_command(
         fail_input(str(exc))
     if corpus is not None:
         ts.corpus = corpus.resolve()
-
-    from articleqa.cli import make_settings
 
     settings = make_settings(store_path=store, chroma_url=chroma_url, llm_base_url=llm_url,
                              collection=collection if ts.corpus is None else None)

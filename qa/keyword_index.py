@@ -23,6 +23,7 @@ import numpy as np
 
 from articleqa.settings import Settings
 from articleqa.store import Store, date_ordinal
+from articleqa.text import new_stemmer
 
 
 @dataclass
@@ -31,20 +32,14 @@ class KeywordHit:
     score: float
 
 
-def _tokenizer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 class KeywordIndex:
     """BM25 (bm25s, English stopwords, Snowball stemming) over passage title + text."""
 
     def __init__(self, settings: Settings, store: Store):
         self.store = store
-        key = settings.chroma_url or str(Path(settings.store_path).resolve())
-        tag = hashlib.sha1(f"{key}|{settings.collection}".encode()).hexdigest()[:10]
-        self.folder = settings.resolved_cache_dir() / f"bm25-{settings.collection}-{tag}"
+        key = settings.store.chroma_url or str(Path(settings.store.path).resolve())
+        tag = hashlib.sha1(f"{key}|{settings.store.collection}".encode()).hexdigest()[:10]
+        self.folder = settings.resolved_cache_dir() / f"bm25-{settings.store.collection}-{tag}"
         self._lock = threading.Lock()
         self._writers = 0  # in-process writes in progress (see `deferred`)
         self._writers_lock = threading.Lock()
@@ -136,7 +131,7 @@ class KeywordIndex:
         bm25 = None
         if ids:
             # its own stemmer: searches keep theirs meanwhile (PyStemmer objects are not thread-safe)
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=_tokenizer(), show_progress=False)
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=new_stemmer(), show_progress=False)
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
         self._install(gen, bm25, ids, sources, dates)
@@ -170,7 +165,7 @@ class KeywordIndex:
 
     def _stem(self):
         if self._stemmer is None:
-            self._stemmer = _tokenizer()
+            self._stemmer = new_stemmer()
         return self._stemmer
 
     # ---- search --------------------------------------------------------------------------------------------

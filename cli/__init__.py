@@ -1,0 +1,1 @@
+"""The `articleqa` command line: one module per command group, on top of every other package."""

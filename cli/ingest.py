@@ -1,0 +1,59 @@
+"""`articleqa ingest`: clean, chunk, embed and store articles from files, folders, URLs and feeds."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from cli.common import EXIT_OK, EXIT_PARTIAL, CollOpt, StoreOpt, UrlOpt, fail, make_settings
+
+
+def ingest_command(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Files, folders, URLs or RSS/Atom feed URLs.", show_default=False)
+    ],
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    collection: CollOpt = None,
+    include: Annotated[list[str] | None, typer.Option("--include", help="Glob a file in a folder must match.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob of files in folders to skip.")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Target passage length in characters.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary line.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
+) -> None:
+    """Ingest articles: clean, chunk, embed and store them. Re-running skips unchanged articles.
+
+    Exit code: 0 all inputs fine, 1 some inputs failed (the rest were stored), 2 nothing could be done.
+
+    Examples:
+
+      articleqa ingest samples/
+
+      articleqa ingest news/ --include '*.html' --exclude 'drafts/*'
+
+      articleqa ingest https://example.com/feed.xml --json
+    """
+    from articleqa.lock import store_lock
+    from articleqa.store import StoreError
+    from ingest.progress import run_with_progress
+
+    settings = make_settings(
+        store_path=store,
+        chroma_url=chroma_url,
+        collection=collection,
+        include=include or None,
+        exclude=exclude or None,
+        chunk_size=chunk_size,
+    )
+    try:
+        with store_lock(settings, "articleqa ingest"):
+            report = run_with_progress(settings, inputs, quiet=quiet or as_json)
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    if not report.items:
+        fail("no inputs found")
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)

@@ -1,0 +1,45 @@
+"""The `articleqa` Typer app: registers every command group; heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli.articles import articles_app
+from cli.ask import ask_command
+from cli.eval import eval_command
+from cli.ingest import ingest_command
+from cli.migrate import migrate_command
+from cli.serve import serve_command
+
+app = typer.Typer(
+    name="articleqa",
+    help="Question answering over news articles, with every claim cited to its passage.\n\n"
+    'Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve'
+    "\n\n  articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+app.command("ingest")(ingest_command)
+app.add_typer(articles_app, name="articles")
+app.command("ask")(ask_command)
+app.command("migrate")(migrate_command)
+app.command("eval")(eval_command)
+app.command("serve")(serve_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point; `argv` (without the program name) defaults to the command line."""
+    from articleqa.settings import offline_environment
+
+    offline_environment()
+    try:
+        app(args=argv)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Settings: groups, nested and flat environment names, flat keyword names, overrides that validate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from articleqa.settings import FLAT, GROUPS, Settings
+
+
+def test_defaults_are_grouped():
+    s = Settings()
+    assert s.store.path == Path("chroma_db") and s.retrieval.top_k == 5 and s.answer.mode == "extractive"
+    assert s.resolved_cache_dir() == Path("chroma_db") / ".articleqa-cache"
+
+
+def test_flat_and_nested_environment_names(monkeypatch):
+    monkeypatch.setenv("ARTICLEQA_STORE_PATH", "/tmp/flat")
+    monkeypatch.setenv("ARTICLEQA_LLM_BASE_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("ARTICLEQA_CONCURRENCY", "2")
+    monkeypatch.setenv("ARTICLEQA_RETRIEVAL__TOP_K", "9")
+    monkeypatch.setenv("ARTICLEQA_INCLUDE", '["*.html"]')
+    s = Settings()
+    assert s.store.path == Path("/tmp/flat") and s.llm.base_url == "http://127.0.0.1:11434/v1"
+    assert s.chat.concurrency == 2 and s.retrieval.top_k == 9 and s.ingest.include == ["*.html"]
+
+
+def test_nested_name_wins_over_flat(monkeypatch):
+    monkeypatch.setenv("ARTICLEQA_TOP_K", "3")
+    monkeypatch.setenv("ARTICLEQA_RETRIEVAL__TOP_K", "7")
+    assert Settings().retrieval.top_k == 7
+
+
+def test_keywords_beat_the_environment_and_take_flat_names(monkeypatch):
+    monkeypatch.setenv("ARTICLEQA_COLLECTION", "from-env")
+    s = Settings(collection="kw", llm_timeout=3.0, retrieval={"candidates": 10})
+    assert s.store.collection == "kw" and s.llm.timeout == 3.0 and s.retrieval.candidates == 10
+
+
+def test_with_overrides_skips_none_validates_and_copies():
+    s = Settings()
+    t = s.with_overrides(store_path="/tmp/x", top_k=None, mode="llm")
+    assert t.store.path == Path("/tmp/x") and t.retrieval.top_k == 5 and t.answer.mode == "llm"
+    assert s.store.path == Path("chroma_db") and s.answer.mode == "extractive"  # the original is untouched
+    with pytest.raises(ValidationError):
+        s.with_overrides(mode="poetry")
+    with pytest.raises(TypeError):
+        s.with_overrides(no_such_setting=1)
+
+
+def test_every_field_has_one_flat_name_and_a_description():
+    assert len(FLAT) == sum(len(m.model_fields) for m in GROUPS.values())
+    for model in GROUPS.values():
+        assert all(f.description for f in model.model_fields.values())
