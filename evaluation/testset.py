@@ -181,6 +181,20 @@ def _from_realtimeqa(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_squad(rec: dict[str, Any]) -> dict[str, Any]:
+    item = _qid_item(rec)
+    return {**item, "tags": ["squad2", "answerable" if item["answerable"] else "unanswerable"]}
+
+
+def _from_multihop(rec: dict[str, Any]) -> dict[str, Any]:
+    # MultiHop-RAG: question_type is comparison_query / inference_query / temporal_query / null_query.
+    kind = str(rec.get("question_type") or "unknown").removesuffix("_query")
+    facts = [e.get("fact") for e in rec.get("evidence") or [] if isinstance(e, dict)]
+    return {**_qid_item(rec), "evidence_facts": [f for f in facts if isinstance(f, str) and f.strip()],
+            "tags": ["multihop", kind]}
+
+
+def _qid_item(rec: dict[str, Any]) -> dict[str, Any]:
+    """The fields SQuAD-style records share: qid, question, answers, is_impossible, gold_doc_ids."""
     impossible = bool(rec.get("is_impossible", False))
     answers = list(dict.fromkeys(a for a in rec.get("answers") or [] if isinstance(a, str) and a.strip()))
     return {
@@ -189,24 +203,6 @@ def _from_squad(rec: dict[str, Any]) -> dict[str, Any]:
         "answers": [] if impossible else answers,
         "answerable": not impossible,
         "gold_doc_ids": rec.get("gold_doc_ids") or [],
-        "tags": ["squad2", "unanswerable" if impossible else "answerable"],
-    }
-
-
-def _from_multihop(rec: dict[str, Any]) -> dict[str, Any]:
-    # MultiHop-RAG: question_type is comparison_query / inference_query / temporal_query / null_query.
-    impossible = bool(rec.get("is_impossible", False))
-    kind = str(rec.get("question_type") or "unknown").removesuffix("_query")
-    answers = [a for a in rec.get("answers") or [] if isinstance(a, str) and a.strip()]
-    evidence = [e for e in rec.get("evidence") or [] if isinstance(e, dict)]
-    return {
-        "id": rec.get("qid"),
-        "question": rec.get("question"),
-        "answers": [] if impossible else answers,
-        "answerable": not impossible,
-        "gold_doc_ids": rec.get("gold_doc_ids") or [],
-        "evidence_facts": [str(e["fact"]) for e in evidence if isinstance(e.get("fact"), str) and e["fact"].strip()],
-        "tags": ["multihop", kind],
     }
 
 
