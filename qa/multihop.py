@@ -11,7 +11,7 @@ import numpy as np
 
 from articleqa.embed import Embedder
 from articleqa.models import Passage
-from articleqa.text import NLP_LOCK, content_words, nlp, split_sentences, stems
+from articleqa.text import LRU, NLP_LOCK, content_words, nlp, split_sentences, stems
 from qa.cite import encode_cached
 from qa.plan import Plan, Step
 from qa.retrieve import Filters, HybridRetriever
@@ -228,8 +228,7 @@ class MultiHopAnswerer:
         groups = [g[:ENTITY_PASSAGES] for g in retrieval.groups[: len(plan.steps)]]
         texts = [" ".join(p.text for p in g).casefold() for g in groups]
         found: Counter[str] = Counter()  # as written -> mentions
-        with NLP_LOCK:
-            docs = [list(nlp().pipe([p.text for p in g], disable=["parser", "lemmatizer"])) for g in groups]
+        docs = [_passage_docs([p.text for p in g]) for g in groups]
         for doc_group in docs:
             for doc in doc_group:
                 for ent in doc.ents:
@@ -365,6 +364,18 @@ def absent_names(question: str, known: list[str], in_store) -> list[str]:
         if words and not any(in_store(w) for w in words):
             out.append(n)
     return out
+
+
+# NER'd passages: the same reports come back for related questions (and for the steps of one question).
+_DOCS: LRU[str, object] = LRU(2048)
+
+
+def _passage_docs(texts: list[str]) -> list:
+    def run(missing: list[str]) -> list:
+        with NLP_LOCK:
+            return list(nlp().pipe(missing, disable=["parser", "lemmatizer"]))
+
+    return _DOCS.get_many(texts, run)
 
 
 class MultiHopComponent:
