@@ -106,6 +106,7 @@ class Answer:
     notices: list[str] = field(default_factory=list)  # e.g. "LLM timed out; extractive answer shown"
     unsupported: list[str] = field(default_factory=list)  # answer sentences the checker could not support
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    plan: dict[str, Any] = field(default_factory=dict)  # a multi-article question's plan (qa.plan.Plan.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

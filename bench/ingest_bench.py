@@ -1,7 +1,9 @@
 """Ingest benchmark: pipeline wall time vs the bare embedding call on the same passages, and re-ingest time.
 
-Example:
+Examples:
     python bench/ingest_bench.py ../shared/data/realtimeqa-dev/corpus.jsonl --json bench/out/ingest.json
+    python bench/ingest_bench.py ../shared/data/multihop-rag-dev/corpus.jsonl --store /work/stores/multihop-corpus \
+        --eval-collection    # keep the store, in the collection `articleqa eval --store` reuses for this corpus
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def main() -> None:
     parser.add_argument("corpus", help="File or folder to ingest (e.g. ../shared/data/realtimeqa-dev/corpus.jsonl).")
     parser.add_argument("--json", type=Path, help="Write the figures to this file.")
     parser.add_argument("--batch-size", type=int, default=32, help="Embedding batch size for both runs.")
+    parser.add_argument("--store", type=Path, help="Ingest into this (empty) store and keep it (default: a temp dir).")
+    parser.add_argument("--eval-collection", action="store_true",
+                        help="Use the eval-HASH collection `articleqa eval --corpus` picks, so eval reuses the ingest.")
     args = parser.parse_args()
 
     from articleqa.embed import get_embedder
@@ -31,7 +36,11 @@ def main() -> None:
     from ingest.pipeline import Ingestor
 
     tmp = Path(tempfile.mkdtemp(prefix="articleqa-bench-"))
-    settings = Settings(store_path=tmp / "store", collection="bench", embed_batch_size=args.batch_size)
+    settings = Settings(store_path=args.store or tmp / "store", collection="bench", embed_batch_size=args.batch_size)
+    if args.eval_collection:
+        from evaluation.runner import eval_collection_name
+
+        settings = settings.with_overrides(collection=eval_collection_name(Path(args.corpus), settings))
     embedder = get_embedder(settings)
     t = time.perf_counter()
     embedder.encode_passages(["warm up the model"])

@@ -135,6 +135,14 @@ def details_markdown(answer: Answer) -> str:
         lines.append(f"**Short answer:** {escape_text(answer.short_answer)}")
     for n in answer.notices:
         lines.append(f"**Note:** {escape_text(n)}")
+    if answer.plan:  # a question about several reports: what was recognised and searched per report
+        plan = answer.plan
+        lines.append(f"**Plan:** {escape_text(plan.get('answer_kind', ''))} over "
+                     f"{len(plan.get('steps', []))} reports"
+                     + (f"; not stored: {escape_text(', '.join(plan['unknown_sources']))}"
+                        if plan.get("unknown_sources") else ""))
+        for step in plan.get("steps", []):
+            lines.append(f"- {escape_text(step.get('label', ''))}: {escape_text(step.get('query', '')[:160])}")
     if answer.unsupported:
         lines.append(f"**Dropped (unsupported) sentences:** {len(answer.unsupported)}")
     if answer.timings:

@@ -93,7 +93,8 @@ def eval_command(
     from evaluation.testset import TestSetError, load_testset
 
     known = {"em", "f1", "contains", "mc_accuracy", "answer_in_top4", "refusal_rate", "citation_precision",
-             "citation_recall", "mrr@10", "recall@5", "recall@10", *LOWER_IS_BETTER, *(f"hit@{k}" for k in HIT_KS)}
+             "citation_recall", "mrr@10", "recall@5", "recall@10", *LOWER_IS_BETTER, *(f"hit@{k}" for k in HIT_KS),
+             "accuracy", "evidence_hit@4", "evidence_hit@10", "evidence_mrr@10", "evidence_found@10"}
     for g in gates:
         if g.metric not in known and not re.fullmatch(r"latency_p(50|95)_\w+", g.metric):
             fail_input(f"--fail-under: unknown metric {g.metric!r} (known: {', '.join(sorted(known))})")

@@ -15,6 +15,7 @@ import numpy as np
 
 from articleqa.models import Answer, Passage
 from articleqa.text import MARKER_GROUP, marker_numbers
+from evaluation import evidence as EV
 from qa.metadata import verify
 
 HIT_KS = (1, 3, 4, 5, 10)  # 4 too, to sit beside the anchor figures in /work/shared/data/README.md
@@ -298,6 +299,9 @@ class ItemScores:
     answer_in_top4: float | None = None
     citation_precision: float | None = None
     citation_recall: float | None = None
+    evidence_rank: int | None = None  # None: no evidence facts; 0: none in the top 10 (evaluation.evidence)
+    evidence_found: float | None = None
+    accuracy: float | None = None
     invalid: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
@@ -344,6 +348,11 @@ def score_item(
     if item.answerable:
         golds = list(item.answers) + ([item.correct_choice] if item.is_multiple_choice else [])
         s.citation_precision = citation_precision(answer, golds, gold_articles)
+    if item.answerable and item.evidence_facts:
+        texts = [p.text for p in retrieved]
+        s.evidence_rank = EV.evidence_rank(texts, item.evidence_facts, RETRIEVAL_DEPTH)
+        s.evidence_found = EV.facts_found(texts, item.evidence_facts, RETRIEVAL_DEPTH)
+    s.accuracy = EV.answer_accuracy(item.answerable, answer.refused, item.answers, answer.short_answer, body)
     s.invalid = invalid_citations(answer)
     return s
 
@@ -371,6 +380,13 @@ def metric_values(scores: Sequence[ItemScores]) -> dict[str, list[float]]:
     out[f"mrr@{RETRIEVAL_DEPTH}"] = [1.0 / r if r else 0.0 for r in ranked]
     for k in RECALL_KS:
         out[f"recall@{k}"] = [s.recall[k] for s in ok if s.gold_rank is not None]
+    out["accuracy"] = [s.accuracy for s in ok if s.accuracy is not None]
+    ev = [s for s in ok if s.evidence_rank is not None]
+    if ev:  # only sets with evidence sentences (MultiHop-RAG) report evidence-level retrieval
+        for k in EV.EVIDENCE_KS:
+            out[f"evidence_hit@{k}"] = [float(0 < s.evidence_rank <= k) for s in ev]
+        out[f"evidence_mrr@{RETRIEVAL_DEPTH}"] = [1.0 / s.evidence_rank if s.evidence_rank else 0.0 for s in ev]
+        out["evidence_found@10"] = [s.evidence_found or 0.0 for s in ev]
     return out
 
 

@@ -16,6 +16,9 @@ _SHORT = {"contains": "cont", "direct_contains": "direct", "mc_accuracy": "mc", 
           "citation_precision": "cite_p", "passed": "pass"}
 TAG_COLUMNS = ("direct_contains", "contains", "f1", "mc_accuracy", "hit@5", "refusal_rate", "false_refusal_rate",
                "citation_precision")
+# Sets with evidence sentences (MultiHop-RAG) get a second per-tag table: the paper's figures side by side.
+EVIDENCE_COLUMNS = ("accuracy", "evidence_hit@4", "evidence_hit@10", "evidence_mrr@10", "recall@10",
+                    "refusal_rate", "false_refusal_rate")
 
 
 def load_previous(path: str | Path) -> dict[str, Any]:
@@ -109,6 +112,8 @@ def print_report(
     for tag, t in sorted(data["tags"].items()):
         tags.add_row(tag, str(t["items"]), str(t["passed"]), *(fmt(c, t["metrics"].get(c)) for c in TAG_COLUMNS))
     console.print(tags)
+    if "evidence_hit@10" in metrics:
+        console.print(evidence_table(data))
 
     lat = Table(title="latency (seconds per stage)", title_justify="left")
     for col in ("stage", "p50", "p95", "n"):
@@ -127,6 +132,22 @@ def print_report(
         console.print(f"  … and {len(failed) - failures} more (see --html or --json)")
     for w in data["warnings"][:10]:
         console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+
+
+def evidence_table(data: dict[str, Any]):
+    """Per question type: answer accuracy, evidence-level Hits@4/@10 and MRR@10, gold-article recall@10, refusals."""
+    from rich.table import Table
+
+    table = Table(title="per question type (evidence-level retrieval, accuracy as in MultiHop-RAG)",
+                  title_justify="left")
+    table.add_column("tag", no_wrap=True)
+    for col in ("items", *EVIDENCE_COLUMNS):
+        table.add_column(col.replace("evidence_", "ev_").replace("false_refusal_rate", "false_ref")
+                         .replace("refusal_rate", "refused"), justify="right", no_wrap=True)
+    rows = sorted(data["tags"].items()) + [("(all)", {"items": data["items_total"], "metrics": data["metrics"]})]
+    for tag, t in rows:
+        table.add_row(tag, str(t["items"]), *(fmt(c, t["metrics"].get(c)) for c in EVIDENCE_COLUMNS))
+    return table
 
 
 def _ci_text(ci: list[float] | None) -> str:

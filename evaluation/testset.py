@@ -1,4 +1,5 @@
-"""The evaluation test-set format (JSONL or YAML), its validation, and converters for RealTimeQA and SQuAD files."""
+"""The evaluation test-set format (JSONL or YAML), its validation, and converters for RealTimeQA, SQuAD and
+MultiHop-RAG files."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("articleqa", "realtimeqa", "squad")
+FORMATS = ("articleqa", "realtimeqa", "squad", "multihop")
 ITEM_FIELDS = (
     "id", "question", "answers", "answerable", "score_open", "choices", "answer_index", "gold_doc_ids", "gold_urls",
-    "gold_files", "gold_titles", "evidence", "tags", "reference_date", "history",
+    "gold_files", "gold_titles", "evidence", "evidence_facts", "tags", "reference_date", "history",
 )
 HEADER_FIELDS = ("corpus", "reference_date", "description", "items")
 
@@ -42,6 +43,8 @@ class TestItem:
     gold_files: list[str] = field(default_factory=list)  # file names / path suffixes matched against article origins
     gold_titles: list[str] = field(default_factory=list)  # article titles, compared case-insensitively
     evidence: str = ""
+    # Sentences of the articles that hold the answer: a retrieved passage containing one is an evidence-level hit.
+    evidence_facts: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     reference_date: dt.date | None = None
     history: list[tuple[str, str]] = field(default_factory=list)  # earlier (question, answer) turns, answers scripted
@@ -130,7 +133,7 @@ def _load_jsonl(path: Path, text: str) -> TestSet:
     if not records:
         raise TestSetError(f"{path}: no test items")
     fmt = detect_format(records[0][1])
-    convert = {"realtimeqa": _from_realtimeqa, "squad": _from_squad}.get(fmt)
+    convert = {"realtimeqa": _from_realtimeqa, "squad": _from_squad, "multihop": _from_multihop}.get(fmt)
     items = [_item(path, ln, convert(rec) if convert else rec, strict=convert is None) for ln, rec in records]
     corpus = _resolve_corpus(path, header.get("corpus"), header.get("_line", 1))
     if corpus is None and fmt != "articleqa" and (path.parent / "corpus.jsonl").is_file():
@@ -144,10 +147,12 @@ def detect_format(record: dict[str, Any]) -> str:
     Args:
         record: the first item of a file.
     Returns:
-        "realtimeqa" (qid + question_date/answer_index/answer_in_gold_text), "squad" (qid + answers/is_impossible)
-        or "articleqa" (this project's own format).
+        "realtimeqa" (qid + question_date/answer_index/answer_in_gold_text), "multihop" (qid + question_type +
+        an evidence list), "squad" (qid + answers/is_impossible) or "articleqa" (this project's own format).
     """
     if "qid" in record and "id" not in record:
+        if "question_type" in record and isinstance(record.get("evidence", []), list):
+            return "multihop"
         if any(k in record for k in ("question_date", "answer_in_gold_text", "answer_index")):
             return "realtimeqa"
         if any(k in record for k in ("is_impossible", "answers")):
@@ -176,6 +181,20 @@ def _from_realtimeqa(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_squad(rec: dict[str, Any]) -> dict[str, Any]:
+    item = _qid_item(rec)
+    return {**item, "tags": ["squad2", "answerable" if item["answerable"] else "unanswerable"]}
+
+
+def _from_multihop(rec: dict[str, Any]) -> dict[str, Any]:
+    # MultiHop-RAG: question_type is comparison_query / inference_query / temporal_query / null_query.
+    kind = str(rec.get("question_type") or "unknown").removesuffix("_query")
+    facts = [e.get("fact") for e in rec.get("evidence") or [] if isinstance(e, dict)]
+    return {**_qid_item(rec), "evidence_facts": [f for f in facts if isinstance(f, str) and f.strip()],
+            "tags": ["multihop", kind]}
+
+
+def _qid_item(rec: dict[str, Any]) -> dict[str, Any]:
+    """The fields SQuAD-style records share: qid, question, answers, is_impossible, gold_doc_ids."""
     impossible = bool(rec.get("is_impossible", False))
     answers = list(dict.fromkeys(a for a in rec.get("answers") or [] if isinstance(a, str) and a.strip()))
     return {
@@ -184,7 +203,6 @@ def _from_squad(rec: dict[str, Any]) -> dict[str, Any]:
         "answers": [] if impossible else answers,
         "answerable": not impossible,
         "gold_doc_ids": rec.get("gold_doc_ids") or [],
-        "tags": ["squad2", "unanswerable" if impossible else "answerable"],
     }
 
 
@@ -305,6 +323,7 @@ def _item(path: Path, lineno: int, rec: Any, strict: bool) -> TestItem:
         gold_files=_strings(where, "gold_files", rec.get("gold_files")),
         gold_titles=_strings(where, "gold_titles", rec.get("gold_titles")),
         evidence=evidence,
+        evidence_facts=_strings(where, "evidence_facts", rec.get("evidence_facts")),
         tags=_tags(where, rec.get("tags")),
         reference_date=_date(path, lineno, "reference_date", ref) if ref is not None else None,
         history=_history(where, rec.get("history")),

@@ -133,9 +133,13 @@ class Answerers:
             from qa.llm_reader import SpanLLMAnswerer
 
             self.llm = SpanLLMAnswerer(settings, self.extractive)
+        self.multihop: Answerer | None = None  # qa.multihop.MultiHopComponent, plugged in by the Asker
 
     def select(self, turn: Turn) -> Answerer:
-        """Record questions read the article's record (when anything was found); else the mode's answerer."""
+        """Record questions read the article's record (when anything was found); questions the plan found to be
+        about several reports go to the multi-article answerer; else the mode's answerer."""
+        if turn.plan is not None and self.multihop is not None:
+            return self.multihop
         if turn.record_field and turn.passages:
             return RecordAnswerer(turn.record_field)
         return self.llm if turn.mode == "llm" else self.extractive

@@ -54,6 +54,11 @@ class Asker:
         self.rewriter = QueryRewriter(settings)
         # Called once retrieval is done: a short-lived reader gives the store back to a waiting ingest here.
         self.after_retrieval: Callable[[], None] | None = None
+        self._planner: tuple[int, object] | None = None  # (passage count it was built at, QuestionPlanner)
+        from qa.multihop import MultiHopComponent
+
+        self.answerers.multihop = MultiHopComponent(
+            self.embedder, self.plan, lambda w: bool(self.retriever.keywords.search(w, 1)))
 
     # ---- public API ------------------------------------------------------------------------------------------
     def ask(self, request: Request | str) -> Answer:
@@ -104,11 +109,19 @@ class Asker:
         field = record_field(query)
         if field:  # "Who wrote the article about X?": find the article about X, then read its record
             query = record_topic(query)
+        mode = req.mode or self.settings.answer.mode
+        plan = None if field else self.plan(query)
+        if plan is not None and plan.multi_article:  # questions naming several reports: qa/multihop.py
+            filters = as_of(Filters(req.source, req.since, req.until), self._as_of(req))
+            found = self._plan_retriever().run(plan, query, filters)
+            if self.after_retrieval is not None:
+                self.after_retrieval()
+            timings.update(found.timings)
+            return Turn(req, query, found.passages, mode, field, [], timings, started, plan, found.groups)
         query, retrieval, notices = self.retrieve(req, query)
         if self.after_retrieval is not None:
             self.after_retrieval()
         timings.update(retrieval.timings)
-        mode = req.mode or self.settings.answer.mode
         return Turn(req, query, retrieval.passages, mode, field, notices, timings, started)
 
     def rewrite(self, req: Request) -> str:
@@ -122,6 +135,10 @@ class Asker:
         Returns:
             (query without the date phrase, the retrieval, notices for the user)
         """
+        plan = self.plan(query)
+        if plan.multi_article:  # each named report gets its own sub-query; dates are per report, not global
+            found = self._plan_retriever().run(plan, query, Filters(req.source, req.since, req.until), k=k or 10)
+            return query, Retrieval(found.passages, timings=found.timings), []
         filters, query, notice = self._filters(req, query)
         retrieval = self.retriever.run(query, filters, k=k)
         notices = [notice] if notice else []
@@ -129,6 +146,21 @@ class Asker:
             notices = ["No article matched the date in the question; searched all dates instead."]
             retrieval = self.retriever.run(query, as_of(Filters(source=req.source), self._as_of(req)), k=k)
         return query, retrieval, notices
+
+    def plan(self, query: str):
+        """The question's qa.plan.Plan over the publications stored now (the planner is rebuilt after an ingest)."""
+        from qa.plan import QuestionPlanner
+
+        count = self.store.count_passages()
+        if self._planner is None or self._planner[0] != count:
+            sources = sorted({r.source for r in self.store.records().values() if r.source})
+            self._planner = (count, QuestionPlanner(sources))
+        return self._planner[1].run(query)
+
+    def _plan_retriever(self):
+        from qa.multihop import PlanRetriever
+
+        return PlanRetriever(self.retriever)
 
     # ---- steps -----------------------------------------------------------------------------------------------
     def _filters(self, req: Request, query: str) -> tuple[Filters, str, str]:
@@ -165,8 +197,10 @@ class Asker:
         if draft.refuse_uncited and not checked.citations:
             # The model wrote nothing the passages support (or said they don't answer): refuse honestly.
             return self._refusal(turn, "The generated answer was not supported by the passages.", draft.mode)
-        return self._answer(turn, _dated(checked.text, checked.citations), checked.citations, checked.unsupported,
-                            draft)
+        text = _dated(checked.text, checked.citations)
+        if draft.lead and checked.citations:  # the verdict leads; it was computed from the sentences just checked
+            text = f"{draft.lead}\n{text}"
+        return self._answer(turn, text, checked.citations, checked.unsupported, draft)
 
     def _answer(self, turn: Turn, text: str, citations: list, unsupported: list[str], draft: Draft) -> Answer:
         from qa.reader import cite_short
@@ -191,6 +225,7 @@ class Asker:
             notices=turn.notices,
             unsupported=unsupported,
             timings=turn.timings,
+            plan=turn.plan.to_dict() if turn.plan is not None else {},
         )
 
     def _refusal(self, turn: Turn, reason: str, mode: str) -> Answer:
@@ -214,6 +249,7 @@ class Asker:
             mode=mode,
             notices=turn.notices,
             timings=turn.timings,
+            plan=turn.plan.to_dict() if turn.plan is not None else {},
         )
 
     # ---- LangChain view ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from articleqa.models import Citation, Passage
 
@@ -39,6 +39,8 @@ class Turn:
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     started: float = field(default_factory=time.perf_counter)
+    plan: Any = None  # a qa.plan.Plan when the question names several reports (qa/multihop.py answers it)
+    groups: list[list[Passage]] = field(default_factory=list)  # that plan's passages per step, best first
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Draft:
     notices: list[str] = field(default_factory=list)
     short: ShortAnswer | None = None  # where `short_answer` was read: sentences[0][0][start:end], verbatim
     evidence: list[SentenceView] = field(default_factory=list)  # the sentences it was read from, best first
+    lead: str = ""  # a verdict computed in code from the cited sentences, put before the checked text
 
     def answer_text(self) -> str:
         """The answer with [n] markers: the answerer's own text, else the sentences each followed by its number."""

@@ -1,0 +1,421 @@
+"""Answers across articles: runs a question plan's sub-queries, finds each named report's claim, compares in code."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from articleqa.embed import Embedder
+from articleqa.models import Passage
+from articleqa.text import LRU, NLP_LOCK, content_words, nlp, split_sentences, stems
+from qa.cite import encode_cached
+from qa.plan import Plan, Step
+from qa.retrieve import Filters, HybridRetriever
+from qa.turn import Draft, Turn
+
+NOT_ENOUGH = "The articles do not give enough information"
+# A report "says" a claim when its best sentence reaches this support (0-1: 0.5 dense + 0.5 stem recall of the
+# claim's content words). Chosen on the development half of multihop-rag-dev (bench/README.md).
+CLAIM_SUPPORT = 0.42
+# Entity labels a "which/who" question can be asking for.
+_PERSON_CUE = re.compile(r"\b(?:who|whom|whose|individual|person|man|woman|ceo|founder|executive|player|athlete|"
+                         r"coach|quarterback|singer|actor|actress|artist|celebrity|figure|entrepreneur)\b", re.I)
+MIN_OWN_CLAIM_WORDS = 4  # content words a report's own piece of the question needs to stand as its claim
+DENSE_SENTENCES = 12  # sentences per step scored with the embedding model
+ENTITY_PASSAGES = 4  # passages per step searched for the shared entity
+# Capitalised words that precede a surname without being a first name ("Mr Hill", "Coach Purdy", "When Hill").
+_NOT_FIRST_NAMES = frozenset("mr mrs ms dr coach president ceo senator judge the a an and but when while after before "
+                             "if as at in on for with by said says quarterback receiver".split())
+_PLACE_CUE = re.compile(r"\b(?:country|city|state|nation|region|town|place|location)\b", re.I)
+_THING_LABELS = frozenset({"ORG", "PRODUCT", "WORK_OF_ART", "EVENT", "NORP", "FAC"})
+
+
+def expected_labels(question: str) -> frozenset[str]:
+    """spaCy entity labels a "which/who/what" question asks for, from its opening clause: people for who-words and
+    person nouns, places for place nouns, otherwise organisations, products and other named things."""
+    head = " ".join(question.split(",")[0].split()[:8])  # "What is the name of the company that ..."
+    if _PERSON_CUE.search(head):
+        return frozenset({"PERSON"})
+    if _PLACE_CUE.search(head):
+        return frozenset({"GPE", "LOC"})
+    return _THING_LABELS
+
+
+@dataclass
+class PlanRetrieval:
+    """Passages found for each step of a plan and their merge."""
+
+    passages: list[Passage]  # merged: every step's best passages first, then the rest, round robin
+    groups: list[list[Passage]] = field(default_factory=list)  # per step, best first
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class PlanRetriever:
+    """Runs each step of a plan through the hybrid retriever with its own source and date filter and merges the
+    results so every named source is represented."""
+
+    def __init__(self, retriever: HybridRetriever):
+        self.retriever = retriever
+
+    def run(self, plan: Plan, query: str, filters: Filters, k: int = 10) -> PlanRetrieval:
+        """Retrieve for every step and merge.
+
+        Args:
+            plan: the question's plan (its steps carry sources and dates).
+            query: the whole (rewritten) question, also searched without a source filter as a last group.
+            filters: the user's own restrictions (source, since, until), applied to every step.
+            k: passages in the merged list.
+        Returns:
+            A PlanRetrieval; `groups` align with `plan.steps` plus one last group for the whole question.
+        """
+        timings: dict[str, float] = {}
+        groups: list[list[Passage]] = []
+        for step in plan.steps:
+            groups.append(self._step(step, filters, max(k, 6), timings))
+        groups.append(self.retriever.run(query, filters, k=k).passages)
+        merged: list[Passage] = []
+        seen: set[str] = set()
+        for rank in range(max((len(g) for g in groups), default=0)):
+            for g in groups:
+                if rank < len(g) and g[rank].id not in seen:
+                    seen.add(g[rank].id)
+                    merged.append(g[rank])
+        return PlanRetrieval(merged[:k], groups, timings)
+
+    def _step(self, step: Step, filters: Filters, k: int, timings: dict[str, float]) -> list[Passage]:
+        t = time.perf_counter()
+        found: list[Passage] = []
+        for source in step.sources or [filters.source]:
+            if filters.source and source and source != filters.source:
+                continue
+            since = max((d for d in (step.since, filters.since) if d), default=None)
+            until = min((d for d in (step.until, filters.until) if d), default=None)
+            got = self.retriever.run(step.query, Filters(source, since, until), k=k).passages
+            if not got and (step.since or step.until):  # the date named may be off by more than a day
+                got = self.retriever.run(step.query, Filters(source, filters.since, filters.until), k=k).passages
+            found += got
+        found.sort(key=lambda p: -p.score)
+        timings["plan_retrieve"] = timings.get("plan_retrieve", 0.0) + time.perf_counter() - t
+        return found[:k]
+
+
+@dataclass
+class Evidence:
+    """The sentence of one report that best supports a step's claim."""
+
+    step: int
+    passage: Passage | None
+    sentence: str = ""
+    support: float = 0.0
+
+
+@dataclass
+class MultiHopResult:
+    """A cross-article answer: a verdict or entity with one cited sentence per report, or a refusal saying what is
+    missing."""
+
+    short_answer: str = ""
+    lead: str = ""  # the verdict line shown before the cited sentences ("Yes: both reports say so.")
+    sentences: list[tuple[str, int]] = field(default_factory=list)  # (verbatim sentence, 1-based passage number)
+    passages: list[Passage] = field(default_factory=list)  # what the sentence numbers refer to
+    refused: bool = False
+    reason: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    features: dict[str, float] = field(default_factory=dict)
+
+
+class MultiHopAnswerer:
+    """Answers a planned multi-article question from the passages each step found, deciding in code."""
+
+    def __init__(self, embedder: Embedder, support: float = CLAIM_SUPPORT, in_store=None):
+        """Args:
+        embedder: for sentence vectors (through the shared cache).
+        support: claim support at or above which a report counts as saying the claim.
+        in_store: optional word -> bool, whether any stored article contains the word (names the store never saw
+            make a question unanswerable).
+        """
+        self.embedder = embedder
+        self.support = support
+        self.in_store = in_store
+
+    def run(self, plan: Plan, retrieval: PlanRetrieval) -> MultiHopResult:
+        """Answer from a plan and its retrieval.
+
+        Returns:
+            A MultiHopResult: refused with the missing part named when a named publication has no stored article
+            or a report's claim is not found; otherwise the short answer and one sentence per report.
+        """
+        if plan.unknown_sources:
+            names = ", ".join(plan.unknown_sources)
+            return MultiHopResult(refused=True, reason=f"{NOT_ENOUGH}: no stored article is from {names}.")
+        steps = plan.steps
+        if not steps:
+            return MultiHopResult(refused=True, reason=f"{NOT_ENOUGH}: the question names no stored source.")
+        evidence = [self._best(i, s.query if not plan.claims else _claim_text(plan, i), retrieval.groups[i])
+                    for i, s in enumerate(steps)]
+        missing = [steps[e.step].label for e in evidence if e.passage is None]
+        if missing:
+            return MultiHopResult(refused=True, evidence=evidence,
+                                  reason=f"{NOT_ENOUGH}: no article found for {', '.join(missing)}.")
+        absent = absent_names(plan.question, [m.text for m in plan.mentions], self.in_store) if self.in_store else []
+        if absent:
+            return MultiHopResult(refused=True, evidence=evidence,
+                                  reason=f"{NOT_ENOUGH}: no report found about {', '.join(absent)}.")
+        if plan.answer_kind == "name":
+            return self._entity(plan, retrieval, evidence)
+        return self._verdict(plan, evidence)
+
+    # ---- evidence per step -------------------------------------------------------------------------------------
+    def _best(self, i: int, claim: str, passages: list[Passage]) -> Evidence:
+        want = set(stems(claim))
+        sents = []
+        for p in passages:
+            for sp in split_sentences(p.text):
+                if len(sp.text) > 20:
+                    have = set(stems(sp.text))
+                    sents.append((len(want & have) / len(want) if want else 0.0, p, sp.text))
+        if not sents:
+            return Evidence(i, None)
+        # Only the lexical front-runners are embedded: the dense score re-orders them, it rarely finds a sentence
+        # that shares none of the claim's words, and embedding every sentence would cost seconds per question.
+        front = sorted(sents, key=lambda x: -x[0])[:DENSE_SENTENCES]
+        vecs = encode_cached(self.embedder, [claim] + [s for _, _, s in front])
+        cos = vecs[1:] @ vecs[0]
+        scored = [(0.5 * float(np.clip((c - 0.1) / 0.6, 0, 1)) + 0.5 * r, p, s)
+                  for (r, p, s), c in zip(front, cos, strict=True)]
+        value, p, sent = max(scored, key=lambda x: x[0])
+        return Evidence(i, p, sent, round(value, 4))
+
+    # ---- verdicts ----------------------------------------------------------------------------------------------
+    def _verdict(self, plan: Plan, evidence: list[Evidence]) -> MultiHopResult:
+        by_article: dict[str, Evidence] = {}
+        for e in evidence:
+            if e.passage is not None and (e.passage.article_id not in by_article
+                                          or e.support > by_article[e.passage.article_id].support):
+                by_article[e.passage.article_id] = e
+        cited = sorted(by_article.values(), key=lambda e: e.step)
+        supports = [e.support for e in evidence]
+        feats = {"min_support": min(supports), "mean_support": float(np.mean(supports)),
+                 "articles": float(len(cited))}
+        if plan.answer_kind == "before_after" and len(cited) >= 2:
+            a, b = cited[0].passage, cited[1].passage
+            order = "before" if (a.date or "") < (b.date or "") else "after"
+            lead = f"{order.capitalize()}: {a.source} published it on {a.date}, {b.source} on {b.date}."
+            return self._result(order.capitalize(), lead, cited, feats)
+        agree = feats["min_support"] >= self.support and len(cited) >= min(2, len(plan.steps))
+        asks_change = asks_about_change(plan)
+        feats["asks_change"] = float(asks_change)
+        yes = agree != asks_change
+        if agree and not asks_change:
+            lead = "Yes: consistent, " + _each_says(cited)
+        elif agree:
+            lead = "No: the reports are consistent; each says the same (their sentences are cited)."
+        else:
+            weakest = min(evidence, key=lambda e: e.support)
+            lead = (f"{'Yes' if yes else 'No'}: {plan.steps[weakest.step].label} does not clearly say the same; "
+                    "its closest sentence is cited.")
+        return self._result("Yes" if yes else "No", lead, cited, feats)
+
+    # ---- entities ----------------------------------------------------------------------------------------------
+    def _entity(self, plan: Plan, retrieval: PlanRetrieval, evidence: list[Evidence]) -> MultiHopResult:
+        labels = expected_labels(plan.question)
+        qlow = plan.question.casefold()
+        sources = {s.casefold() for m in plan.mentions for s in m.sources} | {m.text.casefold() for m in plan.mentions}
+        groups = [g[:ENTITY_PASSAGES] for g in retrieval.groups[: len(plan.steps)]]
+        texts = [" ".join(p.text for p in g).casefold() for g in groups]
+        found: Counter[str] = Counter()  # as written -> mentions
+        docs = [_passage_docs([p.text for p in g]) for g in groups]
+        for doc_group in docs:
+            for doc in doc_group:
+                for ent in doc.ents:
+                    if ent.label_ in labels:
+                        name = re.sub(r"^(?:the|this|that|a|an)\s+", "", ent.text.strip(" '’\"“”"), flags=re.I)
+                        name = re.sub(r"['’]s?$", "", name).strip()
+                        key = name.casefold()
+                        if (len(key) >= 2 and name[:1].isupper() and key not in sources and key not in qlow
+                                and not key.isdigit()):
+                            found[name] += 1
+        # A person is counted by surname ("Bankman-Fried" and "Sam Bankman-Fried" are one), shown by the fullest
+        # form; a lone first name that starts a longer name is that name.
+        names: dict[str, str] = {}  # key searched in the text -> name as shown
+        multi = [n for n in found if " " in n]
+        for n in sorted(found, key=lambda n: (-len(n.split()), -found[n])):
+            if "PERSON" in labels and " " not in n and any(m.split()[0] == n for m in multi):
+                continue
+            key = n.split()[-1].casefold() if "PERSON" in labels else n.casefold()
+            names.setdefault(key, n)
+        if not names:
+            return MultiHopResult(refused=True, evidence=evidence,
+                                  reason=f"{NOT_ENOUGH}: no name the reports share was found.")
+        # How many steps' passages name it (whole words), then how often: the entity every report is about.
+        pattern = {k: re.compile(rf"(?<!\w){re.escape(k)}(?!\w)") for k in names}
+        cover = {k: sum(1 for t in texts if pattern[k].search(t)) for k in names}
+        freq = {k: sum(len(pattern[k].findall(t)) for t in texts) for k in names}
+        best = max(names, key=lambda k: (cover[k], freq[k], -len(k)))
+        # The full form of the name where it is as widespread ("Google" is not "Google Search Generative ...").
+        longer = [k for k in names if k != best and pattern[best].search(k) and cover[k] == cover[best]]
+        if longer:
+            best = max(longer, key=lambda k: freq[k])
+        name = names[best]
+        if "PERSON" in labels:  # shown by its fullest written form in the passages ("Hill" -> "Tyreek Hill")
+            raw = " ".join(p.text for g in groups for p in g)
+            surname = re.escape(name.split()[-1])
+            forms = Counter(f for f in re.findall(rf"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)? {surname})\b", raw)
+                            if f.split()[0].casefold() not in _NOT_FIRST_NAMES)
+            full = [f for f in forms if f in found] or [f for f, c in forms.items() if c >= 2]
+            if full:
+                name = max(full, key=lambda f: forms[f])
+        cited: list[Evidence] = []
+        seen_articles: set[str] = set()
+        for i, g in enumerate(groups):
+            for p in g:
+                if p.article_id in seen_articles:
+                    continue
+                sent = next((s.text for s in split_sentences(p.text) if pattern[best].search(s.text.casefold())), "")
+                if sent:
+                    seen_articles.add(p.article_id)
+                    cited.append(Evidence(i, p, sent, 1.0))
+                    break
+        feats = {"entity_steps": float(cover[best]), "steps": float(len(plan.steps))}
+        lead = f"{name}: named in {cover[best]} of the {len(plan.steps)} reports searched."
+        return self._result(name, lead, cited, feats)
+
+    def _result(self, short: str, lead: str, cited: list[Evidence], feats: dict[str, float]) -> MultiHopResult:
+        passages: list[Passage] = []
+        sentences: list[tuple[str, int]] = []
+        for e in cited:
+            if e.passage is None:
+                continue
+            if e.passage not in passages:
+                passages.append(e.passage)
+            sentences.append((e.sentence, passages.index(e.passage) + 1))
+        return MultiHopResult(short_answer=short, lead=lead, sentences=sentences, passages=passages,
+                              evidence=cited, features=feats)
+
+
+def _claim_text(plan: Plan, i: int) -> str:
+    # The claim of a step: its own piece of the question, plus the shared tail when the piece says little by itself
+    # ("Do the A article and the B article both report that ...?"); the report wording itself is dropped.
+    piece = plan.claims[i] if i < len(plan.claims) else ""
+    tail = plan.claims[-1] if plan.claims else ""
+    own = re.sub(rf"\b(?:{_REPORT_WORDS})\b", " ", piece, flags=re.I)
+    text = own if len(content_words(own)) >= MIN_OWN_CLAIM_WORDS or piece == tail else f"{own} {tail}"
+    return re.sub(rf"\b(?:{_REPORT_WORDS})\b", " ", text, flags=re.I).strip() or plan.question
+
+
+_REPORT_WORDS = ("article|articles|report|reports|reported|piece|feature|published|publication|source|suggest|"
+                 "suggests|indicate|indicates|both|does|did|do|the|and|while|whereas")
+
+
+# Over time ("Between the report of October 1 and that of November 5, was there a change ...?"), a question asks
+# either whether the reports changed or whether they stayed the same; reports that agree answer the first "No".
+# Counts on the development half (temporal yes/no questions): the change word first in the final clause 39 (25 "No"),
+# a sameness word first 42 (27 "Yes").
+_TIME_CUE = re.compile(r"\b(?:before|after|later|earlier|subsequent\w*|previous\w*|prior|between|following)\b", re.I)
+_CHANGE = re.compile(r"\b(?:change[ds]?|shift(?:ed|s)?|differ(?:ent|ence|ed)?|inconsisten\w*|contradict\w*|"
+                     r"disagree\w*|departure|contrast\w*)\b", re.I)
+_SAME = re.compile(r"\b(?:consisten\w*|remain\w*|maintain\w*|same|align\w*|agree\w*|similar\w*|stay\w*|"
+                   r"continu\w*)\b", re.I)
+
+
+def asks_about_change(plan: Plan) -> bool:
+    """Whether a question about reports over time asks if they changed (rather than if they stayed the same)."""
+    if not (plan.dates or _TIME_CUE.search(plan.question)):
+        return False
+    last = max((m.end for m in plan.mentions), default=0)
+    tail = plan.question[last:]
+    change, same = _CHANGE.search(tail), _SAME.search(tail)
+    return bool(change) and (same is None or change.start() < same.start())
+
+
+def _each_says(cited: list[Evidence]) -> str:
+    names = [e.passage.source or e.passage.title for e in cited if e.passage is not None]
+    return ("both reports say so." if len(names) == 2 and len(set(names)) == 1
+            else f"{' and '.join(dict.fromkeys(names))} each say so.")
+
+
+# Names in the question the reports must mention: quoted titles and capitalised multi-word names.
+_QUOTED = re.compile(r"[\"“]([^\"”]{3,60})[\"”]")
+_PROPER = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?:[-\s][A-Z][a-z]+){1,3})\b")
+
+
+def absent_names(question: str, known: list[str], in_store) -> list[str]:
+    """Multi-word names the question relies on of which no word occurs in any stored article.
+
+    A question about a person or work the store has no report on ("Zhemu Soda's environmental initiatives") cannot
+    be answered whichever passage ranks first.
+
+    Args:
+        question: the question.
+        known: spans that are not names to check (the publications the plan recognised).
+        in_store: word -> whether any stored passage contains it (e.g. a keyword-index lookup).
+    """
+    skip = " ".join(known).casefold()
+    names = [m.group(1) for m in _QUOTED.finditer(question)] + [m.group(1) for m in _PROPER.finditer(question)]
+    out = []
+    for n in dict.fromkeys(names):
+        if n.casefold() in skip:
+            continue
+        words = [w for w in content_words(n) if len(w) > 2]
+        if words and not any(in_store(w) for w in words):
+            out.append(n)
+    return out
+
+
+# NER'd passages: the same reports come back for related questions (and for the steps of one question).
+_DOCS: LRU[str, object] = LRU(2048)
+
+
+def _passage_docs(texts: list[str]) -> list:
+    def run(missing: list[str]) -> list:
+        with NLP_LOCK:
+            return list(nlp().pipe(missing, disable=["parser", "lemmatizer"]))
+
+    return _DOCS.get_many(texts, run)
+
+
+class MultiHopComponent:
+    """The multi-article answerer behind the Answerer protocol: drafts from a turn's plan and per-step passages."""
+
+    mode = "multihop"
+    timing_key = "extract"
+
+    def __init__(self, embedder: Embedder, planner, in_store=None):
+        """Args:
+        embedder: for sentence vectors.
+        planner: query -> qa.plan.Plan (the Asker's, over the publications stored now), for `run`.
+        in_store: word -> whether any stored article contains it.
+        """
+        self.answerer = MultiHopAnswerer(embedder, in_store=in_store)
+        self.planner = planner
+
+    def run(self, query: str, passages: list[Passage]) -> Draft:
+        """Plan `query` and answer it with `passages` as every step's evidence (the chain uses `stream_turn`)."""
+        plan = self.planner(query)
+        return self._draft(plan, PlanRetrieval(passages, [passages for _ in plan.steps] + [passages]), passages)
+
+    def stream_turn(self, turn: Turn):
+        """The Draft for a turn prepared with a plan; its sentences are numbered into `turn.passages` (a cited
+        passage that only its step found is added there)."""
+        t = time.perf_counter()
+        draft = self._draft(turn.plan, PlanRetrieval(turn.passages, turn.groups), turn.passages)
+        turn.timings["extract"] = time.perf_counter() - t
+        yield draft
+
+    def _draft(self, plan: Plan, retrieval: PlanRetrieval, passages: list[Passage]) -> Draft:
+        result = self.answerer.run(plan, retrieval)
+        if result.refused:
+            return Draft(refused=True, reason=result.reason, mode=self.mode)
+        ids = [p.id for p in passages]
+        sentences = []
+        for sent, n in result.sentences:
+            p = result.passages[n - 1]
+            if p.id not in ids:
+                passages.append(p)
+                ids.append(p.id)
+            sentences.append((sent, ids.index(p.id) + 1))
+        return Draft(sentences=sentences, short_answer=result.short_answer, lead=result.lead, mode=self.mode)
