@@ -211,10 +211,13 @@ class Asker:
         if direct is not None:
             text = f"{direct.text} [{direct.number}]\n{text}"
         record = draft.citations is not None and bool(draft.short_answer) and bool(citations)
+        # A multi-article verdict ("Yes", "before") is computed in code from all the sentences it cites, so it has
+        # no single citation or offsets of its own.
+        verdict = bool(draft.lead) and bool(draft.short_answer) and bool(citations)
         return Answer(
             question=turn.request.question,
             answer=text,
-            short_answer=direct.text if direct else (draft.short_answer if record else ""),
+            short_answer=direct.text if direct else (draft.short_answer if record or verdict else ""),
             short_answer_citation=direct.number if direct else (citations[0].number if record else 0),
             short_answer_start=direct.start if direct else -1,
             short_answer_end=direct.end if direct else -1,
