@@ -22,34 +22,28 @@ PROPER = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EV
 
 @dataclass(frozen=True)
 class Kind:
-    """What one kind of question ("who", "when", "how many", ...) expects of an answer sentence and short answer."""
+    """What one kind of question ("who", "when", "how many", ...) expects of an answer sentence (the short answer is
+    read by the learned span reader, qa/reader.py, which gets `labels` as a feature)."""
 
     name: str
     labels: frozenset[str]  # entity labels that answer it
-    short: tuple[str, ...]  # entity labels preferred for the short answer, in order
     missing: str  # what a refusal says no passage holds: "No passage says {missing}."
     person_nouns: bool = False  # a person noun ("his sister") also answers, and a name is given with it
     currency_fallback: bool = False  # NER misses some amounts: a number next to a currency word or sign answers
     number_fallback: bool = False  # any number the question does not contain answers
-    prefer_units: bool = False  # short answers with a unit first: "six years" answers "how long", "Thursday" not
-    date_note: bool = False  # a bare weekday in the short answer is pinned to the article's date
-    roles: bool = False  # "who is the director of ...": the name must stand next to the role
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("person", frozenset({"PERSON", "ORG", "NORP"}), ("PERSON", "ORG", "NORP"), "who this was",
-         person_nouns=True, roles=True),
-    Kind("name", PROPER, ("PERSON", "ORG", "GPE", "FAC", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "NORP"),
-         "the name asked for"),
-    Kind("date", frozenset({"DATE", "TIME"}), ("DATE", "TIME"), "when this happened", date_note=True),
-    Kind("number", frozenset({"CARDINAL", "MONEY", "PERCENT", "QUANTITY"}),
-         ("CARDINAL", "MONEY", "PERCENT", "QUANTITY"), "the number asked for", number_fallback=True),
-    Kind("money", frozenset({"MONEY"}), ("MONEY",), "the amount asked for", currency_fallback=True),
-    Kind("duration", frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY"}), ("DATE", "TIME", "QUANTITY", "CARDINAL"),
-         "how long or how old", number_fallback=True, prefer_units=True),
-    Kind("place", frozenset({"GPE", "LOC", "FAC", "ORG"}), ("GPE", "LOC", "FAC", "ORG"), "where this happened"),
+    Kind("person", frozenset({"PERSON", "ORG", "NORP"}), "who this was", person_nouns=True),
+    Kind("name", PROPER, "the name asked for"),
+    Kind("date", frozenset({"DATE", "TIME"}), "when this happened"),
+    Kind("number", frozenset({"CARDINAL", "MONEY", "PERCENT", "QUANTITY"}), "the number asked for",
+         number_fallback=True),
+    Kind("money", frozenset({"MONEY"}), "the amount asked for", currency_fallback=True),
+    Kind("duration", frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY"}), "how long or how old", number_fallback=True),
+    Kind("place", frozenset({"GPE", "LOC", "FAC", "ORG"}), "where this happened"),
 )}
-ANY = Kind("", frozenset(), (), "the answer")  # a question of no particular kind: any sentence may answer
+ANY = Kind("", frozenset(), "the answer")  # a question of no particular kind: any sentence may answer
 # Which kind a question is: the earliest match in the question wins ("what is the name of ..." is found before these).
 KIND_PATTERNS: list[tuple[str, str]] = [
     (r"\bhow\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", "duration"),
