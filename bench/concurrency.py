@@ -1,6 +1,6 @@
 """Questions while articles arrive on the default embedded store: an ingest and question loops as real processes.
 
-    python bench/concurrency.py --work /work/stores/concurrency --articles 80 --loops 4
+    python bench/concurrency.py --work bench/out/concurrency --articles 80 --loops 4
 
 1. a clean store gets `--seed` articles; each question is asked `--idle-runs` times alone (its idle time);
 2. `articleqa ingest` of `--articles` more runs while `--loops` loops each ask `articleqa ask` one after another;

@@ -4,7 +4,7 @@ Cold: each question's sentences are new to the process (embedding and parsing in
 
 Example:
 
-    python bench/extract_latency.py --store /work/stores/reader-store --limit 40
+    python bench/extract_latency.py --store bench/out/reader-store --limit 40
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 Retrieval runs once per question through the chain's own `Asker.retrieve` (cached in --cache); candidate spans and
 features come from the runtime code (qa/reader_features.py), so what is fitted is what runs. Questions are split
 into train and validation by gold article (no article on both sides); both are reported. scikit-learn is used here
-only: the weights are stored as plain numbers and scored with numpy at runtime.
+only (`pip install -e ".[fit]"`): the weights are stored as plain numbers and scored with numpy at runtime.
 
 Example:
 
-    python bench/fit_reader.py --store /work/stores/reader-store            # collect (first run), fit, write
-    python bench/fit_reader.py --store /work/stores/reader-store --dry-run  # report only, keep the weights file
+    python bench/fit_reader.py --store bench/out/reader-store            # collect (first run), fit, write
+    python bench/fit_reader.py --store bench/out/reader-store --dry-run  # report only, keep the weights file
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Examples:
     python bench/ingest_bench.py ../shared/data/realtimeqa-dev/corpus.jsonl --json bench/out/ingest.json
-    python bench/ingest_bench.py ../shared/data/multihop-rag-dev/corpus.jsonl --store /work/stores/multihop-corpus \
+    python bench/ingest_bench.py ../shared/data/multihop-rag-dev/corpus.jsonl --store bench/out/multihop-corpus \
         --eval-collection    # keep the store, in the collection `articleqa eval --store` reuses for this corpus
 """
 

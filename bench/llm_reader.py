@@ -7,7 +7,7 @@ output, what the citation checker kept and why it refused. Writes bench/out/llm_
 
 Example:
 
-    python bench/llm_reader.py --store /work/stores/reader-store --limit 20 --generate 6
+    python bench/llm_reader.py --store bench/out/reader-store --limit 20 --generate 6
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ corpus, so `articleqa eval` reuses the one ingest of the corpus for both.
 
 Example:
     python bench/multihop_split.py                       # bench/out/multihop-dev-a.jsonl and -b.jsonl
-    articleqa eval bench/out/multihop-dev-a.jsonl --store /work/stores/multihop-corpus --json bench/out/mh-a.json
+    articleqa eval bench/out/multihop-dev-a.jsonl --store bench/out/multihop-corpus --json bench/out/mh-a.json
 """
 
 from __future__ import annotations

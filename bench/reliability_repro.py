@@ -2,8 +2,8 @@
 
 Usage (the checkout is the current directory; each reproduction is a real `python -m articleqa` process):
 
-    cd /work/main && python /work/wt-reliability/bench/reliability_repro.py --work /work/stores/repro-before
-    cd /work/wt-reliability && PYTHONPATH=$PWD python bench/reliability_repro.py --work /work/stores/repro-after
+    cd /work/main && python /work/wt-reliability/bench/reliability_repro.py --work bench/out/repro-before
+    cd /work/wt-reliability && PYTHONPATH=$PWD python bench/reliability_repro.py --work bench/out/repro-after
 
 A local HTTP server on 127.0.0.1 serves the slow-drip, oversized and credentialed pages.
 """

@@ -18,7 +18,7 @@ from articleqa.text import MARKER_GROUP, marker_numbers
 from evaluation import evidence as EV
 from qa.metadata import verify
 
-HIT_KS = (1, 3, 4, 5, 10)  # 4 too, to sit beside the anchor figures in /work/shared/data/README.md
+HIT_KS = (1, 3, 4, 5, 10)  # 4 too, to sit beside the anchor figures in ../shared/data/README.md
 RECALL_KS = (5, 10)
 RETRIEVAL_DEPTH = 10
 HEADLINE = (

@@ -17,7 +17,7 @@ from ingest.load import LoadError, load_inputs
 FURNITURE = ["GaijinPot", "Facebook Connect", "Newsletter Signup", "Forgot password", "How to Buy a Home in Japan",
              "© Thomson Reuters", "0 Comments", "via REUTERS", "Login", "Register Today", "Savvy Tokyo", "©2025"]
 SEED_TITLE = "China's Xi seeks closer coordination with North Korea in meeting with Kim"
-REALTIMEQA = Path("/work/shared/data/realtimeqa-dev/corpus.jsonl")
+REALTIMEQA = Path(__file__).resolve().parents[3] / "shared" / "data" / "realtimeqa-dev" / "corpus.jsonl"
 
 
 # --------------------------------------------------------------------------------------------------------------
