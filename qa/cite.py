@@ -273,7 +273,10 @@ def segments_outside(answer: str, quotes: dict[int, str]) -> list[str]:
     body = answer.split("\n(Published:")[0]
     out, pos = [], 0
     for m in re.finditer(r"(?:\[\d+\])+", body):
-        segment = _DATE_NOTE.sub("", body[pos : m.start()]).strip()
+        # A segment never reaches back over a line break: a line with no marker (the multi-article verdict, which
+        # code computed from all the cited sentences) is attributed to no single citation.
+        start = max(pos, body.rfind("\n", pos, m.start()) + 1)
+        segment = _DATE_NOTE.sub("", body[start : m.start()]).strip()
         pos = m.end()
         numbers = [int(n) for n in re.findall(r"\d+", m.group())]
         if re.search(r"\w", segment) and not inside(segment, [quotes.get(n, "") for n in numbers]):
