@@ -54,7 +54,7 @@ class Asker:
         self.rewriter = QueryRewriter(settings)
         # Called once retrieval is done: a short-lived reader gives the store back to a waiting ingest here.
         self.after_retrieval: Callable[[], None] | None = None
-        self._planner: tuple[int, object] | None = None  # (passage count it was built at, QuestionPlanner)
+        self._planner: tuple[str, object] | None = None  # (store generation it was built at, QuestionPlanner)
         from qa.multihop import MultiHopComponent
 
         self.answerers.multihop = MultiHopComponent(
@@ -151,10 +151,12 @@ class Asker:
         """The question's qa.plan.Plan over the publications stored now (the planner is rebuilt after an ingest)."""
         from qa.plan import QuestionPlanner
 
-        count = self.store.count_passages()
-        if self._planner is None or self._planner[0] != count:
+        # Keyed on the store's generation token, the same one the keyword index follows: a replaced article can
+        # change the publications without changing the passage count.
+        generation = self.store.generation()
+        if self._planner is None or self._planner[0] != generation:
             sources = sorted({r.source for r in self.store.records().values() if r.source})
-            self._planner = (count, QuestionPlanner(sources))
+            self._planner = (generation, QuestionPlanner(sources))
         return self._planner[1].run(query)
 
     def _plan_retriever(self):
