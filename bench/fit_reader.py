@@ -314,6 +314,8 @@ def main() -> None:
     ap.add_argument("--evidence-threshold", type=float, default=Settings().answer.refusal_threshold,
                     help="Evidence score below which the extractive answerer refuses before any model (the "
                     "refusal_threshold setting; default %(default)s).")
+    ap.add_argument("--positive-f1", type=float, default=POSITIVE_F1,
+                    help="Token F1 with a gold answer from which a span counts as right (default %(default)s).")
     ap.add_argument("--dry-run", action="store_true", help="Report only; do not write the weights file.")
     args = ap.parse_args()
 
@@ -334,6 +336,8 @@ def main() -> None:
     else:
         feats = featurize(rows)
         fcache.write_bytes(pickle.dumps(feats))
+    for r in feats:  # labels from the cached spans, so the positive threshold can change without re-featurizing
+        r["y"] = np.array([token_f1(t, r["answers"]) >= args.positive_f1 for t in r["spans"]], dtype=bool)
     for r in feats:  # refused by the evidence threshold before the answerability model is asked
         r["refused"] = r["answer_inputs"] is None or round(r["fit"], 4) < args.evidence_threshold
     train_all = [r for r in feats if not is_validation(r["group"])]
@@ -350,7 +354,7 @@ def main() -> None:
     grid = [round(t, 2) for t in np.arange(0.05, 0.95, 0.05)]
     best_t = max(grid, key=lambda t: (lambda s: s["direct_contains"] + s["direct_f1"])(scores(train, w, t)))
     report = {"threshold": best_t, "c": args.c, "evidence_threshold": args.evidence_threshold,
-              "positive_f1": POSITIVE_F1,
+              "positive_f1": args.positive_f1,
               "train_questions": len(train), "validation_questions": len(val),
               "train_rows": int(sum(len(r["y"]) for r in train)),
               "train_positives": int(sum(r["y"].sum() for r in train))}

@@ -247,10 +247,19 @@ def analyse_question(question: str) -> _Question:
         nouns = [w for w in words(focus) if w not in _DETERMINERS and not w.endswith("'s")]
         head = stems(nouns[-1])[0] if nouns and stems(nouns[-1]) else ""
     else:
-        hits = [(m.start(), k) for p, k in KIND_PATTERNS for m in [re.search(p, q, re.IGNORECASE)] if m]
+        asked = _asking_sentence(q)
+        hits = [(m.start(), k) for p, k in KIND_PATTERNS for m in [re.search(p, asked, re.IGNORECASE)] if m]
         kind = min(hits)[1] if hits else ""
     qstems = set(stems(q)) - ({"name", "call"} if name else set())  # "name"/"called" are the question's words
     return _Question(q, kind, frozenset(qstems), frozenset(words(q)), focus, head)
+
+
+def _asking_sentence(question: str) -> str:
+    """The sentence that asks, for the expected kind: the last one of a question with a lead-in ("Police arrested 31
+    men who planned a riot. Where was the event?"; 30 of the 346 dev questions have one, and for 2 the lead-in's
+    "who" had set the kind)."""
+    sentences = [s.text for s in split_sentences(question)]
+    return sentences[-1] if len(sentences) > 1 else question
 
 
 def _candidates(passages: list[Passage]) -> list[_Candidate]:
