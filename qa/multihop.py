@@ -177,11 +177,34 @@ class MultiHopAnswerer:
 
     # ---- evidence per step -------------------------------------------------------------------------------------
     def evidence(self, plan: Plan, retrieval: PlanRetrieval) -> list[Evidence]:
-        """Each step's claim sentence: the sentence of its passages that best supports its piece of the question."""
-        return [self._best(i, s.query if not plan.claims else _claim_text(plan, i), retrieval.groups[i])
-                for i, s in enumerate(plan.steps)]
+        """Each step's claim sentence: the sentence of its passages that best supports its piece of the question.
 
-    def _best(self, i: int, claim: str, passages: list[Passage]) -> Evidence:
+        The steps' candidate sentences are embedded in one batch (one model call per question, not per step); a
+        "which/who" question only needs to know that each report has sentences, so nothing is embedded for it.
+        """
+        claims = [s.query if not plan.claims else _claim_text(plan, i) for i, s in enumerate(plan.steps)]
+        fronts = [self._front(c, retrieval.groups[i]) for i, c in enumerate(claims)]
+        if plan.answer_kind == "name":
+            return [Evidence(i, f[0][1], f[0][2], round(f[0][0], 4), c, f[0][0]) if f else Evidence(i, None, claim=c)
+                    for i, (c, f) in enumerate(zip(claims, fronts, strict=True))]
+        texts = list(dict.fromkeys([*claims, *(s for f in fronts for _, _, s in f)]))
+        vecs = encode_cached(self.embedder, texts) if texts else np.zeros((0, 0))
+        row = {t: vecs[n] for n, t in enumerate(texts)}
+        out = []
+        for i, (claim, front) in enumerate(zip(claims, fronts, strict=True)):
+            if not front:
+                out.append(Evidence(i, None, claim=claim))
+                continue
+            cos = np.array([row[s] @ row[claim] for _, _, s in front])
+            dense = np.clip((cos - 0.1) / 0.6, 0, 1)
+            scored = [(0.5 * float(d) + 0.5 * r, p, s, r, float(d)) for (r, p, s), d in zip(front, dense, strict=True)]
+            value, p, sent, lex, d = max(scored, key=lambda x: x[0])
+            out.append(Evidence(i, p, sent, round(value, 4), claim, lex, d))
+        return out
+
+    def _front(self, claim: str, passages: list[Passage]) -> list[tuple[float, Passage, str]]:
+        # Only the lexical front-runners are embedded: the dense score re-orders them, it rarely finds a sentence
+        # that shares none of the claim's words, and embedding every sentence would cost seconds per question.
         want = set(stems(claim))
         sents = []
         for p in passages:
@@ -189,17 +212,7 @@ class MultiHopAnswerer:
                 if len(sp.text) > 20:
                     have = set(stems(sp.text))
                     sents.append((len(want & have) / len(want) if want else 0.0, p, sp.text))
-        if not sents:
-            return Evidence(i, None, claim=claim)
-        # Only the lexical front-runners are embedded: the dense score re-orders them, it rarely finds a sentence
-        # that shares none of the claim's words, and embedding every sentence would cost seconds per question.
-        front = sorted(sents, key=lambda x: -x[0])[:DENSE_SENTENCES]
-        vecs = encode_cached(self.embedder, [claim] + [s for _, _, s in front])
-        cos = vecs[1:] @ vecs[0]
-        dense = np.clip((cos - 0.1) / 0.6, 0, 1)
-        scored = [(0.5 * float(d) + 0.5 * r, p, s, r, float(d)) for (r, p, s), d in zip(front, dense, strict=True)]
-        value, p, sent, lex, dense = max(scored, key=lambda x: x[0])
-        return Evidence(i, p, sent, round(value, 4), claim, lex, dense)
+        return sorted(sents, key=lambda x: -x[0])[:DENSE_SENTENCES]
 
     # ---- verdicts ----------------------------------------------------------------------------------------------
     def _verdict(self, plan: Plan, evidence: list[Evidence], groups: list[list[Passage]]) -> MultiHopResult:
