@@ -44,6 +44,27 @@ FITTED = ("min_support_x_change", "mean_support", "min_support", "question_negat
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 
 
+# Over time ("Between the report of October 1 and that of November 5, was there a change ...?"), a question asks
+# either whether the reports changed or whether they stayed the same; reports that agree answer the first "No".
+# Counts on the development half (temporal yes/no questions): the change word first in the final clause 39 (25 "No"),
+# a sameness word first 42 (27 "Yes").
+_TIME_CUE = re.compile(r"\b(?:before|after|later|earlier|subsequent\w*|previous\w*|prior|between|following)\b", re.I)
+_CHANGE = re.compile(r"\b(?:change[ds]?|shift(?:ed|s)?|differ(?:ent|ence|ed)?|inconsisten\w*|contradict\w*|"
+                     r"disagree\w*|departure|contrast\w*)\b", re.I)
+_SAME = re.compile(r"\b(?:consisten\w*|remain\w*|maintain\w*|same|align\w*|agree\w*|similar\w*|stay\w*|"
+                   r"continu\w*)\b", re.I)
+
+
+def asks_about_change(plan: Plan) -> bool:
+    """Whether a question about reports over time asks if they changed (rather than if they stayed the same)."""
+    if not (plan.dates or _TIME_CUE.search(plan.question)):
+        return False
+    last = max((m.end for m in plan.mentions), default=0)
+    tail = plan.question[last:]
+    change, same = _CHANGE.search(tail), _SAME.search(tail)
+    return bool(change) and (same is None or change.start() < same.start())
+
+
 def _stem_set(text: str) -> set[str]:
     return {stem(w.removesuffix("'s")) for w in content_words(text)}
 
@@ -66,7 +87,6 @@ def verdict_features(plan: Plan, evidence: list, groups: list[list[Passage]], em
         multiplied by its sign ("*_x_change").
     """
     from qa.cite import encode_cached
-    from qa.multihop import asks_about_change
 
     q = plan.question
     named = _named_words(plan)
