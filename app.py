@@ -43,6 +43,11 @@ CSS = """
 .aqa-passage {font-size: 0.92rem; line-height: 1.5; margin: 0 0 0 2.15rem; white-space: pre-wrap;}
 .aqa-passage mark {background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px;}
 .aqa-passage.aqa-near {max-height: 9.5em; overflow: hidden;}
+.aqa-groups.aqa-side {display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 0.7rem;
+  align-items: start;}
+.aqa-side .aqa-passage {margin-left: 0;}
+.aqa-side .aqa-meta {display: none;}  /* the column head shows publisher and date */
+.aqa-article-head {font-size: 0.85rem; font-weight: 600; margin: 0 0 0.35rem; color: var(--body-text-color-subdued);}
 a.aqa-cite {text-decoration: none; font-weight: 600; font-size: 0.85em; padding: 0 1px; cursor: pointer;}
 #aqa-welcome {border: 1px solid var(--color-accent-soft); background: var(--background-fill-secondary);
   border-radius: 12px; padding: 0.4rem 1rem 1rem;}

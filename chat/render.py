@@ -101,7 +101,8 @@ def source_cards_html(answer: Answer) -> str:
         return intro + passage_cards_html(answer.passages, near=True, header=False)
     if not answer.citations:
         return '<div class="aqa-empty">This answer has no checked citations.</div>'
-    cards = []
+    groups: dict[str, list[str]] = {}  # article -> its cards, articles in the order of their first citation
+    heads: dict[str, str] = {}
     for c in sorted(answer.citations, key=lambda c: c.number):
         a, b = c.start - c.passage_start, c.end - c.passage_start
         text = c.passage_text
@@ -114,8 +115,25 @@ def source_cards_html(answer: Answer) -> str:
             body = f"{_attr(text[:a])}<mark>{_attr(text[a:b])}</mark>{_attr(text[b:])}"
         else:  # offsets disagree with the passage: show the quote alone rather than a wrong highlight
             body = f"<mark>{_attr(c.quote)}</mark>"
-        cards.append(_card(c.number, c.title, c.url, c.source, c.date, body))
-    return "".join(cards)
+        key = c.article_id or f"#{c.number}"
+        heads.setdefault(key, _article_head(c.source, c.date))
+        groups.setdefault(key, []).append(_card(c.number, c.title, c.url, c.source, c.date, body))
+    return _article_groups(groups, heads)
+
+
+def _article_head(source: str, date: str) -> str:
+    publisher = f'<span class="aqa-publisher">{_attr(source or "unknown source")}</span>'
+    when = f' · <time datetime="{_attr(date[:10])}">{_attr(_nice_date(date))}</time>' if date else ""
+    return f'<div class="aqa-article-head">{publisher}{when}</div>'
+
+
+def _article_groups(groups: dict[str, list[str]], heads: dict[str, str]) -> str:
+    # One column per cited article, publisher and date on top, so two reports compared by an answer stand side by
+    # side (the panel stacks them again when it is too narrow for two columns).
+    side = " aqa-side" if len(groups) > 1 else ""
+    cols = "".join(f'<section class="aqa-article" data-article="{_attr(k)}">{heads[k]}{"".join(cards)}</section>'
+                   for k, cards in groups.items())
+    return f'<div class="aqa-groups{side}">{cols}</div>'
 
 
 def passage_cards_html(passages: list[Passage], near: bool = False, header: bool = True) -> str:

@@ -271,3 +271,45 @@ def test_byline_answer_cites_the_article_record(page):
     assert "written by Liz Lee" in last_answer(page)
     expect(page.locator("#src-1 .aqa-record")).to_contain_text("Byline")
     assert page.locator("#src-1 mark").inner_text() == "Liz Lee"
+
+
+TWO_REPORTS = [
+    {"id": "cards-gazette", "source": "Harbour Gazette", "publish_date": "2023-10-03",
+     "title": "Ferry fares rise again",
+     "text": "Ferry fares in Portwick rose by 12 percent on Monday, the operator Bluewave Ferries said.\n"
+             "Commuters complained that Bluewave Ferries had raised prices twice this year."},
+    {"id": "cards-valley", "source": "Valley Times", "publish_date": "2023-11-20",
+     "title": "Bus fares climb in the valley",
+     "text": "Bus fares in the valley rose by 8 percent this week after fuel costs climbed, the transit authority "
+             "said.\nPassenger groups asked for a freeze on fares next year."},
+]
+
+
+def test_two_reports_show_side_by_side_grouped_by_article(page, app_server, artifacts, tmp_path):
+    from gradio_client import handle_file
+
+    path = tmp_path / "two-reports.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in TWO_REPORTS) + "\n")
+    client = app_server.client()
+    client.predict(files=[handle_file(str(path))], urls="", api_name="/ingest")
+    try:
+        ask(page, "Do the Harbour Gazette article on ferry fares and the Valley Times report on bus fares both say "
+                  "that fares rose?")
+        assert last_answer(page).lstrip().startswith("Yes")
+        groups = page.locator("#aqa-sources .aqa-groups.aqa-side .aqa-article")
+        expect(groups).to_have_count(2)
+        heads = [groups.nth(i).locator(".aqa-article-head").inner_text() for i in range(2)]
+        assert "Harbour Gazette" in heads[0] and "3 October 2023" in heads[0], heads
+        assert "Valley Times" in heads[1] and "20 November 2023" in heads[1], heads
+        # each group holds only its own article's cards, and the two columns sit next to each other
+        for i, title in enumerate(("Ferry fares rise again", "Bus fares climb in the valley")):
+            cards = groups.nth(i).locator(".aqa-card")
+            assert cards.count() >= 1
+            assert all(title in cards.nth(j).locator(".aqa-title").inner_text() for j in range(cards.count()))
+        left, right = groups.nth(0).bounding_box(), groups.nth(1).bounding_box()
+        assert right["x"] >= left["x"] + left["width"] - 1 and abs(right["y"] - left["y"]) < 2, (left, right)
+        page.screenshot(path=str(artifacts / "chat-two-reports-side-by-side.png"), full_page=True)
+    finally:
+        titles = {r["title"] for r in TWO_REPORTS}
+        ids = [a["id"] for a in client.predict(api_name="/list_articles") if a["title"] in titles]
+        client.predict(ids=ids, api_name="/delete_articles")
