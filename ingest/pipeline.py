@@ -117,6 +117,7 @@ class Ingestor:
         t0 = time.perf_counter()
         with writing(self.settings):  # readers never see a half-repaired store
             report = IngestReport(repaired=self.store.recover())
+            self.store.check_embedding()  # another model's collection: refuse before embedding anything
             records = {r.id: r for r in self.store.records().values() if r.hash}
         finder = dedup.DuplicateFinder(self.settings.ingest.near_duplicate_threshold)
         for r in records.values():
