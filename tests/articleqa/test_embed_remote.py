@@ -1,12 +1,8 @@
-"""The embedding-server client against small real HTTP servers on 127.0.0.1: order, batching, retries, one-line errors."""
+"""The embedding-server client against small real HTTP servers on 127.0.0.1: order, batching, retries, errors."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -16,65 +12,7 @@ from articleqa.embed_remote import RemoteEmbedder
 from articleqa.embed_server import bind_problem
 from articleqa.errors import EmbeddingError
 from articleqa.settings import EmbeddingSettings, Settings
-from tests.articleqa.conftest import free_port
-
-
-class FakeServer:
-    """/v1/embeddings answering vectors derived from each text's length; can fail the first requests with a status."""
-
-    def __init__(self, dimension: int = 6, fail_first: int = 0, status: int = 503):
-        self.dimension, self.fail_first, self.status = dimension, fail_first, status
-        self.requests: list[list[str]] = []
-        self.in_flight = self.most_in_flight = 0
-        self._lock = threading.Lock()
-
-    def vector(self, text: str) -> list[float]:
-        return [float(len(text) + i) for i in range(self.dimension)]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def serve(self) -> Iterator[FakeServer]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with fake._lock:
-                    fake.requests.append(body["input"])
-                    failing = len(fake.requests) <= fake.fail_first
-                    fake.in_flight += 1
-                    fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
-                time.sleep(0.05)  # long enough for concurrent requests to overlap
-                with fake._lock:
-                    fake.in_flight -= 1
-                if failing:
-                    out, code = {"error": {"message": "warming up"}}, fake.status
-                else:
-                    data = [{"object": "embedding", "index": i, "embedding": fake.vector(t)}
-                            for i, t in enumerate(body["input"])]
-                    out, code = {"object": "list", "data": data[::-1], "model": body["model"]}, 200  # any order
-                raw = json.dumps(out).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        self.port = httpd.server_address[1]
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
+from tests.articleqa.conftest import FakeServer, free_port
 
 
 def _embedder(url: str, **extra: object) -> RemoteEmbedder:
