@@ -535,9 +535,16 @@ class Store:
         else:
             self.passages.delete(where={"article_id": article_id})
 
-    def recover(self) -> list[str]:
-        """Finish or roll back writes a killed run left pending. Returns the article ids it repaired."""
-        got = self.articles.get(where={"pending": {"$ne": ""}}, include=["metadatas"])
+    def recover(self, ids: list[str] | None = None) -> list[str]:
+        """Finish or roll back writes a killed run left pending. Returns the article ids it repaired.
+
+        Args:
+            ids: only these articles (a parallel ingest worker repairs its own, never another worker's in-flight
+                writes); None: every pending article.
+        """
+        if ids is not None and not ids:
+            return []
+        got = self.articles.get(ids=ids, where={"pending": {"$ne": ""}}, include=["metadatas"])
         repaired = []
         for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
             rec = ArticleRecord.from_chroma(rid, meta or {})
