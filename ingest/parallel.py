@@ -179,6 +179,7 @@ class ProcessPool:
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             lost.append(Lost(shard, sorted(self._tasks.pop(shard, set())), f"ingest worker {shard} died ({how})"))
             del self._procs[shard]
+            self._drop(self._inboxes.pop(shard))
             if self.restarts > 0:  # the rest of its articles still get stored in this run
                 self.restarts -= 1
                 self._spawn(shard)
@@ -197,6 +198,16 @@ class ProcessPool:
                 proc.terminate()
                 proc.join(timeout=5)
         self._procs.clear()
+        for inbox in self._inboxes.values():
+            self._drop(inbox)
+        self._inboxes.clear()
+
+    @staticmethod
+    def _drop(inbox: Any) -> None:
+        # Batches nobody will read can fill the pipe, and the queue's feeder thread would then block this process's
+        # exit for ever: drop them instead.
+        inbox.cancel_join_thread()
+        inbox.close()
 
 
 class ParallelIngestor(Ingestor):
