@@ -31,6 +31,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(proc: subprocess.Popen, url: str, timeout: float, log: str) -> bool:
+    """Whether `url` answered 200 within `timeout` seconds; raises if the server process exited meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[1:3]} exited with {proc.returncode}; see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 @dataclass
 class ChromaServer:
     """One `chroma run` process; `start` again after `stop`/`kill` brings the same data back on the same port."""
@@ -54,18 +69,9 @@ class ChromaServer:
             [str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"chroma run exited with {self.proc.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"chroma run did not answer its heartbeat within {timeout:.0f} s")
+        if not wait_healthy(self.proc, f"{self.url}/api/v2/heartbeat", timeout, log.name):
+            self.stop()
+            raise TimeoutError(f"chroma run did not answer its heartbeat within {timeout:.0f} s")
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds; only this server's own pid is signalled."""
@@ -127,21 +133,10 @@ def embed_server(tmp_path_factory) -> Iterator[EmbedServer]:
     log = open(tmp_path_factory.mktemp("embed") / "embed-server.log", "ab")  # noqa: SIM115 - lives with the server
     proc = subprocess.Popen([sys.executable, "-m", "articleqa", "embed-server", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
-    server = EmbedServer(port, proc)
-    deadline = time.monotonic() + 180
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"embed-server exited with {proc.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("embed-server did not answer /health within 180 s") from None
-                time.sleep(0.2)
-        yield server
+        if not wait_healthy(proc, f"http://127.0.0.1:{port}/health", 180, log.name):
+            raise TimeoutError("embed-server did not answer /health within 180 s")
+        yield EmbedServer(port, proc)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
