@@ -206,11 +206,16 @@ def _load(path: str) -> SentenceTransformer:
 
 @lru_cache(maxsize=4)
 def _shared(settings: EmbeddingSettings) -> Embedder:
+    if settings.url:  # an embedding server does the work; same interface (articleqa/embed_remote.py)
+        from articleqa.embed_remote import RemoteEmbedder
+
+        return RemoteEmbedder(settings)  # type: ignore[return-value]
     return Embedder(settings)
 
 
 def get_embedder(settings: Settings) -> Embedder:
-    """One Embedder per distinct embedding configuration per process, so the model loads once."""
+    """One Embedder per distinct embedding configuration per process, so the model loads once (or, with
+    embedding.url set, a client of that embedding server)."""
     return _shared(settings.embedding)
 
 

@@ -77,6 +77,25 @@ class EmbeddingSettings(BaseModel):
         0, description="Copies of the embedding model serving questions in parallel (0 = one per core, at most 4)."
     )
     query_threads: int = Field(1, description="Torch threads for embedding questions (1 is fastest for one query).")
+    # An embedding server instead of the in-process model (docs/scaling.md): any OpenAI-compatible /v1/embeddings.
+    url: str | None = Field(
+        None, description="OpenAI-compatible embeddings endpoint (http://127.0.0.1:8081/v1: articleqa embed-server, "
+        "Hugging Face TEI, Infinity, vLLM, Ollama). When set, ingest and questions embed there, not in-process.",
+    )
+    model_name: str | None = Field(
+        None, description="Model name sent to the embedding server (default: the model setting).",
+    )
+    api_key: str = Field("local", description="API key for the embedding server ('local' for servers that need none).")
+    concurrency: int = Field(4, ge=1, description="Embedding-server requests in flight at once per process.")
+    retries: int = Field(
+        3, ge=0, description="Retries of an embedding-server request that failed to connect, timed out or got a 5xx "
+        "or 429, with exponential backoff (0.5 s, 1 s, 2 s, ...).",
+    )
+    timeout: float = Field(60.0, description="Seconds before one embedding-server request is abandoned.")
+
+    def served_name(self) -> str:
+        """The model's name as the collection records it: the server's model name, else the in-process model."""
+        return (self.model_name or self.model) if self.url else self.model
 
 
 class IngestSettings(BaseModel):
@@ -264,6 +283,12 @@ _RENAMED = {
     "chroma_retry_delay": ("store", "retry_delay"),
     "embedding_model": ("embedding", "model"),
     "embed_batch_size": ("embedding", "batch_size"),
+    "embedding_url": ("embedding", "url"),
+    "embedding_model_name": ("embedding", "model_name"),
+    "embedding_api_key": ("embedding", "api_key"),
+    "embedding_concurrency": ("embedding", "concurrency"),
+    "embedding_retries": ("embedding", "retries"),
+    "embedding_timeout": ("embedding", "timeout"),
     "llm_base_url": ("llm", "base_url"),
     "llm_answer": ("llm", "answer_from"),
     "llm_model": ("llm", "model"),

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from articleqa.embed import ChromaEmbeddingFunction, Embedder
+from articleqa.errors import EmbeddingError, StoreError  # noqa: F401 - StoreError re-exported: callers import it here
 from articleqa.models import META_FIELDS, Article, ArticleMeta, Passage
 from articleqa.settings import Settings
 
@@ -36,19 +37,8 @@ T = TypeVar("T")
 
 # Collection calls that go through the retry/error wrapper. Every one is idempotent (upsert, delete by id or
 # filter, update, reads), so repeating a call whose response was lost cannot duplicate anything.
+EMBEDDING_RECORD = "embedding"  # the `N__meta` record naming the model (and dimension) of the collection's vectors
 _GUARDED = frozenset({"add", "upsert", "update", "delete", "get", "query", "count", "peek"})
-
-
-class StoreError(RuntimeError):
-    """The store cannot be reached or written; the message says what to do.
-
-    `fatal` is True when every further write would fail the same way (server unreachable, disk full, read-only),
-    so a run can stop trying instead of failing slowly article by article.
-    """
-
-    def __init__(self, message: str, fatal: bool = False):
-        super().__init__(message)
-        self.fatal = fatal
 
 
 def disk_problem(folder: Path, min_free_mb: float = 1.0) -> str:
@@ -303,6 +293,7 @@ class Store:
         self.passages = collection(settings.store.collection, space)
         self.articles = collection(f"{settings.store.collection}__articles", space)
         self.meta = collection(f"{settings.store.collection}__meta", None)
+        self._model_checked: tuple[str, int] | None = None  # (model, dimension) already matched to the collection
 
     # ---- generation (cache invalidation) -----------------------------------------------------------------
     def generation(self) -> str:
@@ -314,6 +305,55 @@ class Store:
     def bump_generation(self) -> None:
         token = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
         self.meta.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"token": token}], documents=[""])
+
+    # ---- the embedding model the collection was written with ---------------------------------------------------
+    def embedding_model(self) -> tuple[str, int] | None:
+        """(model name, dimension) recorded at the collection's first write, or None before it."""
+        got = self.meta.get(ids=[EMBEDDING_RECORD], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        if not metas or not metas[0]:
+            return None
+        return str(metas[0].get("model", "")), int(metas[0].get("dimension", 0))
+
+    def check_embedding(self, dimension: int = 0, record: bool = False) -> None:
+        """Refuse vectors of another model than the collection's (one line naming both and the fix).
+
+        Args:
+            dimension: length of the vectors about to be written or queried (0: check the name only).
+            record: a write is coming: record this model when the collection has none yet.
+        Raises:
+            EmbeddingError: the collection was written with another model or dimension.
+        """
+        name = self.embedder.model_name
+        if self._model_checked == (name, dimension):
+            return
+        found = self.embedding_model()
+        if found is None and record and dimension:
+            # A store written before models were recorded: its vectors' length is all there is to check.
+            peek = self.passages.get(limit=1, include=["embeddings"])
+            old = len(peek["embeddings"][0]) if peek["ids"] else dimension
+            if old != dimension:
+                self._refuse(("a model not recorded", old), name, dimension)
+            self.meta.upsert(ids=[EMBEDDING_RECORD], embeddings=[[1.0]], documents=[""],
+                             metadatas=[{"model": name, "dimension": dimension}])
+            found = (name, dimension)
+        if found is None:
+            return
+        if found[0] != name or (dimension and found[1] != dimension):
+            self._refuse(found, name, dimension)
+        if dimension:
+            self._model_checked = (name, dimension)
+
+    def _refuse(self, found: tuple[str, int], name: str, dimension: int) -> None:
+        url = self.settings.embedding.url
+        where = f" from {url}" if url else " in-process"
+        size = f"{dimension}" if dimension else "?"
+        raise EmbeddingError(
+            f"collection {self.settings.store.collection!r} holds vectors of {found[0]} ({found[1]} dimensions) but "
+            f"this run embeds with {name} ({size} dimensions{where}); one collection takes one model: use "
+            f"{found[0]} (ARTICLEQA_EMBEDDING_URL, ARTICLEQA_EMBEDDING_MODEL_NAME, ARTICLEQA_EMBEDDING_MODEL) or "
+            "another --collection"
+        )
 
     # ---- article records -----------------------------------------------------------------------------------
     def records(self) -> dict[str, ArticleRecord]:
@@ -399,6 +439,7 @@ class Store:
         if not staged:
             return []
         self._check_space()
+        self.check_embedding(len(staged[0].vector), record=True)
         recs = [st.record.with_pending(st.record.hash) for st in staged]
         texts = [st.text for st in staged]
         vecs = [np.asarray(st.vector, dtype=np.float32) for st in staged]
@@ -494,9 +535,16 @@ class Store:
         else:
             self.passages.delete(where={"article_id": article_id})
 
-    def recover(self) -> list[str]:
-        """Finish or roll back writes a killed run left pending. Returns the article ids it repaired."""
-        got = self.articles.get(where={"pending": {"$ne": ""}}, include=["metadatas"])
+    def recover(self, ids: list[str] | None = None) -> list[str]:
+        """Finish or roll back writes a killed run left pending. Returns the article ids it repaired.
+
+        Args:
+            ids: only these articles (a parallel ingest worker repairs its own, never another worker's in-flight
+                writes); None: every pending article.
+        """
+        if ids is not None and not ids:
+            return []
+        got = self.articles.get(ids=ids, where={"pending": {"$ne": ""}}, include=["metadatas"])
         repaired = []
         for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
             rec = ArticleRecord.from_chroma(rid, meta or {})
@@ -528,6 +576,7 @@ class Store:
 
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Passage]:
         """Nearest passages to `vector`, best first; `score` is the cosine similarity."""
+        self.check_embedding(len(vector))  # once per Store: vectors of another model would match nonsense
         # No count() first: Chroma 1.5 returns what it has when k exceeds it, and against a server every call
         # is a round trip on the answer's critical path.
         got = self.passages.query(

@@ -19,6 +19,9 @@ def ingest_command(
     include: Annotated[list[str] | None, typer.Option("--include", help="Glob a file in a folder must match.")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob of files in folders to skip.")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Target passage length in characters.")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="Worker processes that embed and store in parallel (needs --chroma-url).",
+    )] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary line.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
 ) -> None:
@@ -33,6 +36,8 @@ def ingest_command(
       articleqa ingest news/ --include '*.html' --exclude 'drafts/*'
 
       articleqa ingest https://example.com/feed.xml --json
+
+      articleqa ingest news/ --chroma-url http://127.0.0.1:8000 --workers 4
     """
     from articleqa.lock import store_lock
     from articleqa.store import StoreError
@@ -46,9 +51,13 @@ def ingest_command(
         exclude=exclude or None,
         chunk_size=chunk_size,
     )
+    if workers > 1 and not settings.store.chroma_url:
+        from ingest.parallel import NEEDS_SERVER
+
+        fail(NEEDS_SERVER)
     try:
         with store_lock(settings, "articleqa ingest"):
-            report = run_with_progress(settings, inputs, quiet=quiet or as_json)
+            report = run_with_progress(settings, inputs, quiet=quiet or as_json, workers=workers)
     except StoreError as exc:
         fail(str(exc))
     if as_json:

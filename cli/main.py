@@ -8,6 +8,7 @@ import typer
 
 from cli.articles import articles_app
 from cli.ask import ask_command
+from cli.embed_server import embed_server_command
 from cli.eval import eval_command
 from cli.ingest import ingest_command
 from cli.migrate import migrate_command
@@ -17,6 +18,7 @@ app = typer.Typer(
     name="articleqa",
     help="Question answering over news articles, with every claim cited to its passage.\n\n"
     'Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve'
+    "\n\n  articleqa embed-server --port 8081"
     "\n\n  articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000"
     "\n\nAdd --debug to any command to see the traceback of an unexpected error.",
     no_args_is_help=True,
@@ -29,6 +31,7 @@ app.command("ask")(ask_command)
 app.command("migrate")(migrate_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
+app.command("embed-server")(embed_server_command)
 
 
 def main(argv: list[str] | None = None) -> None:

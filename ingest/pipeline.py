@@ -13,7 +13,7 @@ from articleqa.limits import BudgetExceeded, budget
 from articleqa.models import Article, Passage
 from articleqa.rwlock import StoreWriting, writing
 from articleqa.settings import Settings
-from articleqa.store import ArticleRecord, ArticleWrite, Store, StoreError, one_line
+from articleqa.store import ArticleRecord, ArticleWrite, EmbeddingError, Store, StoreError, one_line
 from articleqa.text import words
 from ingest import dedup
 from ingest.chunk import chunk, content_hash, embedding_text
@@ -117,6 +117,7 @@ class Ingestor:
         t0 = time.perf_counter()
         with writing(self.settings):  # readers never see a half-repaired store
             report = IngestReport(repaired=self.store.recover())
+            self.store.check_embedding()  # another model's collection: refuse before embedding anything
             records = {r.id: r for r in self.store.records().values() if r.hash}
         finder = dedup.DuplicateFinder(self.settings.ingest.near_duplicate_threshold)
         for r in records.values():
@@ -253,6 +254,8 @@ class Ingestor:
             self.store.replace_articles(writes)
             for w in writes:
                 self._stored(w, report, settle)
+        except EmbeddingError:
+            raise  # vectors of another model than the collection's: every article would be refused the same way
         except Exception:
             # Find out which articles the store refuses (disk full, server gone): retry them one by one.
             self._roll_back()

@@ -13,14 +13,22 @@ from articleqa.settings import Settings
 from ingest.pipeline import Ingestor, IngestReport, ItemResult
 
 
-def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False) -> IngestReport:
+def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False, workers: int = 1) -> IngestReport:
     """Ingest `inputs`, drawing progress on stderr unless `quiet`; errors are always printed.
 
+    Args:
+        workers: more than 1 embeds and stores on that many worker processes (ingest/parallel.py; needs a Chroma
+            server), with this one bar and summary for all of them.
     Returns:
         The run's report (its summary line is printed too).
     """
     console = Console(stderr=True, highlight=False)
-    ingestor = Ingestor(settings)
+    if workers > 1:
+        from ingest.parallel import ParallelIngestor
+
+        ingestor: Ingestor = ParallelIngestor(settings, workers)
+    else:
+        ingestor = Ingestor(settings)
     start = time.perf_counter()
     progress = Progress(
         SpinnerColumn(),

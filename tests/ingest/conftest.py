@@ -247,3 +247,7 @@ def pdf() -> PdfMaker:
 def stories() -> tuple[list[str], list[str]]:
     """The paragraphs of the two articles the HTTP server publishes."""
     return STORY_1, STORY_2
+
+
+# The real Chroma server and embedding server of tests/articleqa, for the parallel-ingest crash test.
+from tests.articleqa.conftest import chroma_server, embed_server  # noqa: E402, F401

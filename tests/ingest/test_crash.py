@@ -1,5 +1,6 @@
 """Kill ingest with SIGKILL while it writes, re-run, and compare with a clean run: nothing duplicated or lost."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -76,3 +77,82 @@ def test_sigkill_while_writing_then_rerun_equals_clean_run(tmp_path, corpus_file
 
     _ingest(corpus, killed_store)
     assert _snapshot(killed_store, embedder) == expected
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes of an ingest (multiprocessing's spawned children, not its resource tracker)."""
+    try:
+        kids = [int(k) for k in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+    out = []
+    for kid in kids:
+        try:
+            if b"spawn_main" in open(f"/proc/{kid}/cmdline", "rb").read():
+                out.append(kid)
+        except OSError:
+            pass
+    return out
+
+
+def _server_ingest(corpus, server, embed_server, collection, workers=1, wait=True):
+    env = {
+        **os.environ,
+        "ARTICLEQA_CHROMA_URL": server.url,
+        "ARTICLEQA_COLLECTION": collection,
+        "ARTICLEQA_EMBED_BATCH_SIZE": "8",
+        "ARTICLEQA_EMBEDDING_URL": embed_server.url,
+        "ARTICLEQA_CACHE_DIR": str(server.path.parent / "cache"),
+    }
+    cmd = [sys.executable, "-m", "ingest", str(corpus), "--json", "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if wait:
+        out, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err
+        return json.loads(out)
+    return proc
+
+
+def _server_snapshot(server, collection, embedder):
+    store = Store(Settings(chroma_url=server.url, collection=collection), embedder)
+    got = store.passages.get(include=["documents", "metadatas"])
+    passages = sorted(zip(got["ids"], got["documents"], [sorted(m.items()) for m in got["metadatas"]], strict=False))
+    records = sorted((r.id, r.hash, r.pending, r.passages) for r in store.records().values())
+    return passages, records
+
+
+def test_sigkill_one_worker_then_rerun_equals_clean_run(tmp_path, corpus_file, embedder, chroma_server, embed_server):
+    corpus = corpus_file(N_ARTICLES)
+    clean = _server_ingest(corpus, chroma_server, embed_server, "clean-serial")
+    assert clean["counts"]["added"] == N_ARTICLES
+    expected = _server_snapshot(chroma_server, "clean-serial", embedder)
+
+    sqlite = chroma_server.path  # the server's own folder: its write log counts every accepted record
+    died = 0
+    for delay in (0.0, 0.3):
+        before = _writes(sqlite)
+        proc = _server_ingest(corpus, chroma_server, embed_server, "killed-worker", workers=2, wait=False)
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and _writes(sqlite) <= before + 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(delay)
+        workers = _children(proc.pid)
+        if proc.poll() is None and workers:
+            os.kill(workers[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=900)
+        report = json.loads(out)  # one valid JSON summary for the whole run, dead worker or not
+        lost = [i for i in report["items"] if "died (killed by signal 9)" in i["reason"]]
+        assert proc.returncode == (1 if lost else 0), err
+        died += bool(lost)
+    assert died, "no kill landed while a worker had articles in hand; the test proved nothing"
+
+    rerun = _server_ingest(corpus, chroma_server, embed_server, "killed-worker", workers=2)
+    assert rerun["ok"] and rerun["counts"]["failed"] == 0
+    assert _server_snapshot(chroma_server, "killed-worker", embedder) == expected
+
+
+def test_workers_need_a_server(tmp_path, corpus_file):
+    got = subprocess.run([sys.executable, "-m", "ingest", str(corpus_file(2)), "--store", str(tmp_path / "s"),
+                          "--workers", "2"], capture_output=True, text=True, timeout=300)
+    assert got.returncode == 2 and "--workers needs a Chroma server" in got.stderr
+    assert not (tmp_path / "s" / "chroma.sqlite3").exists()
