@@ -240,8 +240,8 @@ class ChatSettings(BaseModel):
     concurrency: int = Field(4, description="Answers computed in parallel by the chat.")
     ingest_nice: int = Field(
         10, ge=0, le=19,
-        description="How much lower the CPU priority of an ingest started from the chat is than its answers' "
-        "(Linux nice increment for the ingest's thread; 0 = equal).",
+        description="How much lower the CPU priority of an ingest (from the chat or `articleqa ingest`) is than "
+        "answers' (Linux nice increment for the ingest's thread; 0 = equal).",
     )
     ask_server: Literal["auto", "running", "off"] = Field(
         "auto", description="How `articleqa ask` answers on the embedded store: 'auto' through the running chat or "

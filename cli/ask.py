@@ -57,11 +57,6 @@ def ask_command(
     On the embedded store the question goes through the running chat or the answer daemon (started on first use,
     it keeps the models loaded; see `articleqa answer-daemon --help`); --local answers in this process.
     """
-    from articleqa.lock import busy_reason
-    from articleqa.rwlock import StoreWriting, last_wait, reading
-    from articleqa.store import StoreError
-    from qa.ask import Asker, Request, warm_up
-
     check_mode(mode)
     parse_date(reference_date, "--reference-date")
     settings = make_settings(
@@ -74,7 +69,7 @@ def ask_command(
     since_day, until_day = parse_date(since, "--since"), parse_date(until, "--until")
     served = settings.chat.ask_server
     # An LLM answer takes seconds anyway and needs this command's endpoint: it is answered here.
-    if not local and served != "off" and mode != "llm" and llm_url is None:
+    if not local and served != "off" and (mode or settings.answer.mode) != "llm" and llm_url is None:
         from cli.daemon import remote_answer
 
         payload = {"question": question, "source": source, "since": since, "until": until, "mode": mode,
@@ -83,6 +78,11 @@ def ask_command(
         if reply is not None:
             _show(reply["answer"], as_json)
             raise typer.Exit(EXIT_REFUSED if reply["refused"] else EXIT_OK)
+    from articleqa.lock import busy_reason
+    from articleqa.rwlock import StoreWriting, last_wait, reading
+    from articleqa.store import StoreError
+    from qa.ask import Asker, Request, warm_up
+
     warm_up(settings)  # models load before the store is held, so an ingest waits for the search alone
     try:
         with reading(settings) as lease:

@@ -69,6 +69,9 @@ def answer_daemon_command(
         while True:
             time.sleep(0.5)
             current = find(settings)
+            if not folder.is_dir():
+                reason = f"{folder} was removed"
+                break
             if current is None or current.pid != os.getpid():
                 reason = "the registry names another process (the chat started?)"
                 break
