@@ -64,8 +64,9 @@ class Outcome:
 
 
 def _env(store: Path) -> dict[str, str]:
+    # ASK_SERVER explicitly: the tests' conftest (imported above) turns it off for the test processes.
     return {**os.environ, "HF_HUB_OFFLINE": "1", "ARTICLEQA_STORE_PATH": str(store),
-            "ARTICLEQA_COLLECTION": "concurrency", "PYTHONPATH": str(TARGET)}
+            "ARTICLEQA_COLLECTION": "concurrency", "PYTHONPATH": str(TARGET), "ARTICLEQA_ASK_SERVER": "auto"}
 
 
 def _cli(args: list[str], store: Path, timeout: float = 900,
