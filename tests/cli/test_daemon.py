@@ -73,7 +73,7 @@ def test_daemon_answers_like_the_cli_and_follows_a_separate_ingest(tmp_path):
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
         again = cli("ask", q0, "--json", store=store)
-        assert answer(again) == answer(local)
+        assert answer(again) == answer(cli("ask", q0, "--json", "--local", store=store))
         assert daemon_pid(store) not in (None, pid)
     finally:
         stop_daemon(store)
