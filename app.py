@@ -451,12 +451,43 @@ def launch(settings: Settings, host: str | None = None, port: int | None = None,
         quiet=False,
     )
     threading.Thread(target=warm_up, args=(demo.articleqa_backend.asker,), name="warm-up", daemon=True).start()
+    endpoint = _answer_endpoint(settings, demo.articleqa_backend.asker)
     if block:
+        if threading.current_thread() is threading.main_thread():
+            import signal
+
+            # `kill` stops the chat as Ctrl-C does, so the answer registry is withdrawn on the way out.
+            signal.signal(signal.SIGTERM, _interrupt)
         try:
             demo.block_thread()
         except KeyboardInterrupt:
             pass
+        finally:
+            if endpoint is not None:
+                from qa.service import stop_endpoint
+
+                stop_endpoint(*endpoint)
     return demo
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _answer_endpoint(settings: Settings, asker: Asker):
+    """`articleqa ask` from another shell is answered by this chat, which owns the embedded store (qa/service.py).
+
+    Returns:
+        (server, store folder) to stop it with, or None in server mode (every process reaches the Chroma server).
+    """
+    from articleqa.endpoint import store_folder
+    from qa.service import AnswerService, start_endpoint
+
+    folder = store_folder(settings)
+    if folder is None:
+        return None
+    server, _ = start_endpoint(AnswerService(settings, asker, follow_writer=False), folder, "chat")
+    return server, folder
 
 
 if __name__ == "__main__":  # `python app.py [flags]` is `articleqa serve [flags]`

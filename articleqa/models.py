@@ -110,3 +110,9 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """The Answer `to_dict` gave (e.g. sent by the answer daemon)."""
+        return cls(**{**data, "citations": [Citation(**c) for c in data.get("citations", [])],
+                      "passages": [Passage(**p) for p in data.get("passages", [])]})

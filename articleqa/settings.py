@@ -259,8 +259,16 @@ class ChatSettings(BaseModel):
     concurrency: int = Field(4, description="Answers computed in parallel by the chat.")
     ingest_nice: int = Field(
         10, ge=0, le=19,
-        description="How much lower the CPU priority of an ingest started from the chat is than its answers' "
-        "(Linux nice increment for the ingest's thread; 0 = equal).",
+        description="How much lower the CPU priority of an ingest (from the chat or `articleqa ingest`) is than "
+        "answers' (Linux nice increment for the ingest's thread; 0 = equal).",
+    )
+    ask_server: Literal["auto", "running", "off"] = Field(
+        "auto", description="How `articleqa ask` answers on the embedded store: 'auto' through the running chat or "
+        "answer daemon, starting the daemon when none runs; 'running' only through one already running; 'off' "
+        "always in its own process (as --local does).",
+    )
+    ask_server_idle: float = Field(
+        600.0, gt=0, description="Seconds without a question after which the answer daemon exits.",
     )
 
 

@@ -278,8 +278,23 @@ class Store:
     def __init__(self, settings: Settings, embedder: Embedder):
         self.settings = settings
         self.embedder = embedder
+        self._open()
+
+    def reopen(self) -> None:
+        """Open the embedded store afresh, to see what another process wrote since this one opened it.
+
+        Chroma's embedded client keeps the vector index it loaded in memory; a long-lived reader (the answer
+        daemon) calls this, under a read lease, when the generation token changed. Server mode needs none.
+        """
+        if self.settings.store.chroma_url:
+            return
+        self.client.clear_system_cache()  # the cached client of this folder holds the stale index
+        self._open()
+
+    def _open(self) -> None:
+        settings = self.settings
         self.client = open_client(settings)
-        ef = ChromaEmbeddingFunction(embedder)
+        ef = ChromaEmbeddingFunction(self.embedder)
         space = {"hnsw:space": "cosine"}
 
         def collection(name: str, metadata: dict[str, Any] | None) -> GuardedCollection:

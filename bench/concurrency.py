@@ -2,12 +2,18 @@
 
     python bench/concurrency.py --work bench/out/concurrency --articles 80 --loops 4
 
-1. a clean store gets `--seed` articles; each question is asked `--idle-runs` times alone (its idle time);
+1. a clean store gets `--seed` articles; the first `articleqa ask` starts the answer daemon (timed apart); each
+   question is then asked `--idle-runs` times alone, as the loops ask it (its idle time);
 2. `articleqa ingest` of `--articles` more runs while `--loops` loops each ask `articleqa ask` one after another;
 3. the store is compared with a clean run of the same articles (records, hashes, passage ids).
 
+Every question is a real `articleqa ask --json` process, idle or loaded alike: through the answer daemon by
+default, in its own process with `--local` (the design before the daemon). `--ingest-nice N` sets the ingest's
+ARTICLEQA_INGEST_NICE (default: the setting's own, 10).
+
 Prints the share of questions answered (exit 0 or 3: an answer or a content refusal; 2 = refused by the store or an
-error), the slowest question against twice its idle time plus 1 s, and whether the store equals the clean run.
+error), the slowest question against twice its idle time plus 1 s, whether one daemon answered them all, and
+whether the store equals the clean run.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +51,8 @@ class Outcome:
     ingest_err: str = ""
     store_equal: bool = False
     store_diff: str = ""
+    first_ask_s: float = 0.0  # the first question (starts the daemon, or loads the models in-process)
+    daemon: str = ""  # "pid N throughout", or what changed
 
     @property
     def answered(self) -> float:
@@ -55,8 +64,9 @@ class Outcome:
 
 
 def _env(store: Path) -> dict[str, str]:
+    # ASK_SERVER explicitly: the tests' conftest (imported above) turns it off for the test processes.
     return {**os.environ, "HF_HUB_OFFLINE": "1", "ARTICLEQA_STORE_PATH": str(store),
-            "ARTICLEQA_COLLECTION": "concurrency", "PYTHONPATH": str(TARGET)}
+            "ARTICLEQA_COLLECTION": "concurrency", "PYTHONPATH": str(TARGET), "ARTICLEQA_ASK_SERVER": "auto"}
 
 
 def _cli(args: list[str], store: Path, timeout: float = 900,
@@ -65,6 +75,29 @@ def _cli(args: list[str], store: Path, timeout: float = 900,
     p = subprocess.run([sys.executable, "-m", "articleqa", *args], cwd=TARGET, env={**_env(store), **(extra or {})},
                        capture_output=True, text=True, timeout=timeout)
     return p.returncode, time.perf_counter() - t, p.stdout, p.stderr
+
+
+def daemon_pid(store: Path) -> int | None:
+    """The pid the store's answer registry names (None when no daemon is registered)."""
+    try:
+        return int(json.loads((store / ".articleqa.answer.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def stop_daemon(store: Path) -> None:
+    """SIGTERM the store's answer daemon (it withdraws its registry) and wait for it to go."""
+    pid = daemon_pid(store)
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        if daemon_pid(store) is None:
+            return
+        time.sleep(0.1)
 
 
 def write_corpus(folder: Path, first: int, n: int, sentences: int) -> list[Path]:
@@ -102,18 +135,30 @@ def snapshot(store: Path) -> dict[str, object]:
 
 
 def run_scenario(work: Path, articles: int, loops: int, seed: int = 6, sentences: int = 30,
-                 idle_runs: int = 2) -> Outcome:
-    """Run the whole scenario in `work` (emptied first) and return what was measured."""
+                 idle_runs: int = 2, local: bool = False, ingest_nice: int | None = None) -> Outcome:
+    """Run the whole scenario in `work` (emptied first) and return what was measured (the daemon is stopped)."""
+    stop_daemon(work / "store")
     shutil.rmtree(work, ignore_errors=True)
+    try:
+        return _scenario(work, articles, loops, seed, sentences, idle_runs, local, ingest_nice)
+    finally:
+        stop_daemon(work / "store")
+
+
+def _scenario(work: Path, articles: int, loops: int, seed: int, sentences: int, idle_runs: int, local: bool,
+              ingest_nice: int | None) -> Outcome:
     store, clean = work / "store", work / "clean"
     seed_files = write_corpus(work / "seed", 0, seed, sentences)
     new_files = write_corpus(work / "new", seed, articles, sentences)
     rc, _, _, err = _cli(["ingest", *map(str, seed_files), "--quiet"], store)
     assert rc == 0, err
     qs = questions(seed)
-    _cli(["ask", qs[0]], store)  # page cache warm: the first run of a fresh process reads the models from disk
-    idle = {q: statistics.median(_cli(["ask", q, "--json"], store)[1] for _ in range(idle_runs)) for q in qs}
-    out = Outcome(idle=idle)
+    how = ["--local"] if local else []
+    # The first question starts the daemon (or, --local, warms the page cache with the models): timed apart.
+    first = _cli(["ask", qs[0], *how], store)[1]
+    pid = daemon_pid(store)
+    idle = {q: statistics.median(_cli(["ask", q, "--json", *how], store)[1] for _ in range(idle_runs)) for q in qs}
+    out = Outcome(idle=idle, first_ask_s=first)
     done = threading.Event()
     lock = threading.Lock()
 
@@ -121,7 +166,7 @@ def run_scenario(work: Path, articles: int, loops: int, seed: int = 6, sentences
         i = k
         while not done.is_set():
             q = qs[i % len(qs)]
-            rc, secs, stdout, err = _cli(["ask", q, "--json"], store)
+            rc, secs, stdout, err = _cli(["ask", q, "--json", *how], store)
             with lock:
                 out.asks.append((q, rc, secs, err.strip().splitlines()[-1] if err.strip() else ""))
                 try:
@@ -135,11 +180,17 @@ def run_scenario(work: Path, articles: int, loops: int, seed: int = 6, sentences
         t.start()
     time.sleep(1.0)  # the loops are asking before the first article arrives
     # Small embedding batches: the ingest writes every 64 passages, so questions meet many write windows.
+    extra = {"ARTICLEQA_EMBED_BATCH_SIZE": "8"}
+    if ingest_nice is not None:
+        extra["ARTICLEQA_INGEST_NICE"] = str(ingest_nice)
     out.ingest_rc, out.ingest_s, _, out.ingest_err = _cli(["ingest", str(work / "new"), "--quiet"], store,
-                                                          timeout=3600, extra={"ARTICLEQA_EMBED_BATCH_SIZE": "8"})
+                                                          timeout=3600, extra=extra)
     done.set()
     for t in threads:
         t.join()
+    after = daemon_pid(store)
+    out.daemon = ("none (--local)" if local and pid is None else f"pid {pid} throughout" if pid == after
+                  else f"changed: pid {pid} before, {after} after")
     rc, _, _, err = _cli(["ingest", *map(str, seed_files), str(work / "new"), "--quiet"], clean)
     assert rc == 0, err
     got, want = snapshot(store), snapshot(clean)
@@ -160,25 +211,32 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--sentences", type=int, default=30, help="sentences per synthetic article")
     ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose articleqa runs the scenario")
+    ap.add_argument("--local", action="store_true", help="every ask in its own process (no answer daemon)")
+    ap.add_argument("--ingest-nice", type=int, default=None, help="ARTICLEQA_INGEST_NICE for the ingest")
+    ap.add_argument("--idle-runs", type=int, default=2, help="idle runs per question (their median)")
     a = ap.parse_args()
     global TARGET
     TARGET = a.repo.resolve()
-    out = run_scenario(a.work, a.articles, a.loops, a.seed, a.sentences)
+    t0 = time.perf_counter()
+    out = run_scenario(a.work, a.articles, a.loops, a.seed, a.sentences, a.idle_runs, a.local, a.ingest_nice)
     secs = [s for _, _, s, _ in out.asks]
     refused = [e for _, rc, _, e in out.asks if rc not in (0, 3)]
-    print(f"idle ask: median {statistics.median(out.idle.values()):.1f} s (per question: "
-          + ", ".join(f"{v:.1f}" for v in out.idle.values()) + ")")
+    print(f"first ask (starts the daemon{' / loads the models' if a.local else ''}): {out.first_ask_s:.1f} s; "
+          f"answer daemon: {out.daemon}")
+    print(f"idle ask: median {statistics.median(out.idle.values()):.2f} s (per question: "
+          + ", ".join(f"{v:.2f}" for v in out.idle.values()) + ")")
     print(f"ingest of {a.articles} articles: exit {out.ingest_rc}, {out.ingest_s:.1f} s")
     print(f"questions during the ingest: {len(out.asks)}, answered {out.answered:.1%}, refused/errors {len(refused)}")
     if secs:
         p95 = sorted(secs)[int(0.95 * (len(secs) - 1))]
-        print(f"ask seconds: median {statistics.median(secs):.1f}, p95 {p95:.1f}, max {max(secs):.1f}; "
+        print(f"ask seconds: median {statistics.median(secs):.2f}, p95 {p95:.2f}, max {max(secs):.2f}; "
               f"worst / (2 x idle + 1) = {out.worst_ratio():.2f} (target <= 1)")
     if out.waits:
         print(f"waited for the writer: median {statistics.median(out.waits):.2f} s, max {max(out.waits):.2f} s")
     print(f"store equals a clean run: {out.store_equal} {out.store_diff}")
     for e in refused[:5]:
         print(f"  refused: {e}")
+    print(f"bench wall time: {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

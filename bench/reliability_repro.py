@@ -181,6 +181,15 @@ def main() -> None:
             r = _run(args, renv, a.timeout, user="65534")  # nobody
             print(f"| {name} | {r['rc']} | {r['s']} | {str(r['last']).replace('|', '/')} |", flush=True)
     server.shutdown()
+    _stop_daemon(w / "store")
+
+
+def _stop_daemon(store: Path) -> None:
+    """The asks above started the store's answer daemon (as any user's first `articleqa ask` does): stop it."""
+    try:
+        os.kill(int(json.loads((store / ".articleqa.answer.json").read_text())["pid"]), 15)
+    except (OSError, ValueError, KeyError):
+        pass
 
 
 def _longest(store: Path, env: dict[str, str]) -> str:

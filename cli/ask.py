@@ -38,6 +38,9 @@ def ask_command(
     chroma_url: UrlOpt = None,
     collection: CollOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the structured result as JSON.")] = False,
+    local: Annotated[bool, typer.Option(
+        "--local", help="Answer in this process, not through the running chat or answer daemon "
+        "[env ARTICLEQA_ASK_SERVER=off].")] = False,
 ) -> None:
     """Answer a question from the stored articles, with numbered, checked citations.
 
@@ -50,12 +53,10 @@ def ask_command(
       articleqa ask "What did Xi say last week?" --source "Japan Today" --json
 
       articleqa ask "Who accompanied Kim?" --mode llm --llm-url http://localhost:11434/v1
-    """
-    from articleqa.lock import busy_reason
-    from articleqa.rwlock import StoreWriting, last_wait, reading
-    from articleqa.store import StoreError
-    from qa.ask import Asker, Request, warm_up
 
+    On the embedded store the question goes through the running chat or the answer daemon (started on first use,
+    it keeps the models loaded; see `articleqa answer-daemon --help`); --local answers in this process.
+    """
     check_mode(mode)
     parse_date(reference_date, "--reference-date")
     settings = make_settings(
@@ -65,6 +66,23 @@ def ask_command(
         reference_date=reference_date,
         llm_base_url=llm_url,
     )
+    since_day, until_day = parse_date(since, "--since"), parse_date(until, "--until")
+    served = settings.chat.ask_server
+    # An LLM answer takes seconds anyway and needs this command's endpoint: it is answered here.
+    if not local and served != "off" and (mode or settings.answer.mode) != "llm" and llm_url is None:
+        from cli.daemon import remote_answer
+
+        payload = {"question": question, "source": source, "since": since, "until": until, "mode": mode,
+                   "reference_date": settings.answer.reference_date}
+        reply = remote_answer(settings, payload, start=served == "auto")
+        if reply is not None:
+            _show(reply["answer"], as_json)
+            raise typer.Exit(EXIT_REFUSED if reply["refused"] else EXIT_OK)
+    from articleqa.lock import busy_reason
+    from articleqa.rwlock import StoreWriting, last_wait, reading
+    from articleqa.store import StoreError
+    from qa.ask import Asker, Request, warm_up
+
     warm_up(settings)  # models load before the store is held, so an ingest waits for the search alone
     try:
         with reading(settings) as lease:
@@ -74,18 +92,24 @@ def ask_command(
                 Request(
                     question,
                     source=source,
-                    since=parse_date(since, "--since"),
-                    until=parse_date(until, "--until"),
+                    since=since_day,
+                    until=until_day,
                     mode=mode,
                 )
             )
     except (StoreError, StoreWriting) as exc:
         fail(busy_reason(settings, exc))
     answer.timings["store_wait"] = last_wait()
-    if as_json:
-        emit_json(answer.to_dict(), ensure_ascii=False)
-    else:
-        from qa.render import print_answer
-
-        print_answer(answer)
+    _show(answer.to_dict(), as_json)
     raise typer.Exit(EXIT_REFUSED if answer.refused else EXIT_OK)
+
+
+def _show(answer: dict, as_json: bool) -> None:
+    """The answer as JSON or as text: the same whether this process or the answer daemon computed it."""
+    if as_json:
+        emit_json(answer, ensure_ascii=False)
+        return
+    from articleqa.models import Answer
+    from qa.render import print_answer
+
+    print_answer(Answer.from_dict(answer))

@@ -55,6 +55,12 @@ def ingest_command(
         from ingest.parallel import NEEDS_SERVER
 
         fail(NEEDS_SERVER)
+
+    from articleqa.priority import lower_this_thread
+
+    # Questions (the chat, the answer daemon) must win the CPU over a feed ingest; threads torch starts from here on
+    # inherit the lower priority. The main thread itself, so the input budget's SIGALRM still interrupts the work.
+    lower_this_thread(settings.chat.ingest_nice)
     try:
         with store_lock(settings, "articleqa ingest"):
             report = run_with_progress(settings, inputs, quiet=quiet or as_json, workers=workers)

@@ -9,6 +9,7 @@ import typer
 from cli.articles import articles_app
 from cli.ask import ask_command
 from cli.embed_server import embed_server_command
+from cli.daemon import answer_daemon_command
 from cli.eval import eval_command
 from cli.ingest import ingest_command
 from cli.migrate import migrate_command
@@ -32,6 +33,7 @@ app.command("migrate")(migrate_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
 app.command("embed-server")(embed_server_command)
+app.command("answer-daemon")(answer_daemon_command)
 
 
 def main(argv: list[str] | None = None) -> None:

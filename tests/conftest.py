@@ -12,6 +12,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# `articleqa ask` answers in its own process in tests unless a test asks for the daemon (tests/cli/test_daemon.py):
+# no test leaves a daemon behind.
+os.environ.setdefault("ARTICLEQA_ASK_SERVER", "off")
 
 from articleqa.settings import Settings  # noqa: E402
 

@@ -17,3 +17,4 @@ def test_questions_answered_while_an_ingest_writes(tmp_path):
     refused = [(q, rc, err) for q, rc, _, err in out.asks if rc not in (0, 3)]
     assert not refused, refused
     assert out.store_equal, out.store_diff
+    assert "throughout" in out.daemon, out.daemon  # one answer daemon answered every question

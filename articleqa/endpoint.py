@@ -1,0 +1,161 @@
+"""Where a running articleqa process answers questions for a store: its registry file, and the client that calls it.
+
+Why: a fresh `articleqa ask` process spends seconds importing torch and loading models before a 0.2 s answer, and
+on a busy machine many such processes are what makes questions slow while an ingest runs. A process that keeps the
+models warm (the answer daemon, or the running chat) publishes `<store>/.articleqa.answer.json`, readable by this
+user only (0600): its pid, its 127.0.0.1 port, a random token every request must carry, and a fingerprint of the
+settings and code it answers with. A client whose fingerprint differs answers in its own process instead.
+Standard library only: the client must start in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from articleqa.settings import Settings
+
+REGISTRY = ".articleqa.answer.json"
+OWNER_LOCK = ".articleqa.answer.lock"  # held by the one daemon of a store for its whole life
+_SOURCES = ("articleqa", "qa", "ingest")  # the code an answer depends on
+
+
+class EndpointGone(RuntimeError):
+    """The registered process did not answer (it exited, or the connection broke)."""
+
+
+@dataclass
+class Endpoint:
+    """A process answering for one store."""
+
+    pid: int
+    port: int
+    token: str
+    fingerprint: str
+    role: str  # "daemon" or "chat"
+
+    @staticmethod
+    def new(port: int, fingerprint: str, role: str) -> Endpoint:
+        return Endpoint(os.getpid(), port, secrets.token_urlsafe(32), fingerprint, role)
+
+
+def store_folder(settings: Settings) -> Path | None:
+    """The embedded store's folder, or None in server mode (no endpoint: every process reaches the server)."""
+    return None if settings.store.chroma_url else Path(settings.store.path).resolve()
+
+
+def without_reference_date(settings: Settings) -> Settings:
+    """The settings with no reference date: what a client compares, as its own date travels with each question."""
+    return settings.model_copy(update={"answer": settings.answer.model_copy(update={"reference_date": None})})
+
+
+def fingerprint(settings: Settings) -> str:
+    """What an answer depends on besides the request: every setting but the chat ones, and the code.
+
+    The chat group (host, login, limits of the web UI) changes no answer. The code is named by its newest source
+    file's mtime, so an edited or upgraded checkout never gets answers from an older process. A client computes it
+    `without_reference_date` and sends its date with the question; the daemon runs without one, so any client
+    matches it, and a chat started with a reference date matches no client.
+    """
+    data = settings.model_dump(mode="json")
+    data.pop("chat", None)
+    data["store"]["path"] = str(Path(settings.store.path).resolve())
+    root = Path(__file__).resolve().parent.parent
+    newest = 0
+    for package in _SOURCES:
+        try:
+            newest = max([newest, *(e.stat().st_mtime_ns for e in os.scandir(root / package)
+                                    if e.name.endswith(".py"))])
+        except OSError:
+            continue
+    text = json.dumps(data, sort_keys=True, default=str) + f"|{root}|{newest}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def publish(folder: Path, endpoint: Endpoint) -> Path:
+    """Write the registry atomically, readable and writable by this user only (the token is a secret)."""
+    path = folder / REGISTRY
+    tmp = folder / f"{REGISTRY}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask cannot widen it, an older file of that name cannot either
+        os.write(fd, json.dumps(asdict(endpoint)).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
+
+
+def withdraw(folder: Path, pid: int | None = None) -> None:
+    """Remove the registry if it names `pid` (default this process): a newer process's entry is left alone."""
+    path = folder / REGISTRY
+    found = _read(path)
+    if found is not None and found.pid == (pid or os.getpid()):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def find(settings: Settings) -> Endpoint | None:
+    """The live process registered for this store, or None (no registry, a dead pid, or not this user's file)."""
+    folder = store_folder(settings)
+    if folder is None:
+        return None
+    found = _read(folder / REGISTRY)
+    if found is None or not _alive(found.pid):
+        return None
+    return found
+
+
+def ask(endpoint: Endpoint, payload: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any]]:
+    """POST one question to the endpoint.
+
+    Returns:
+        (HTTP status, the JSON reply): 200 with {"answer", "exit_code"}, 409 when the fingerprints differ, 4xx/5xx
+        with {"error"}.
+    Raises:
+        EndpointGone: nothing answered on the port, or the connection broke before a whole reply came.
+    """
+    body = json.dumps(payload).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=timeout)
+    try:
+        conn.request("POST", "/ask", body, {"Content-Type": "application/json",
+                                            "Authorization": f"Bearer {endpoint.token}"})
+        reply = conn.getresponse()
+        data = reply.read()
+        return reply.status, json.loads(data or b"{}")
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise EndpointGone(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def _read(path: Path) -> Endpoint | None:
+    try:
+        st = path.stat()
+        # Someone else's (or a world-readable) registry is never trusted: it could send our questions anywhere.
+        if st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return None
+        data = json.loads(path.read_text())
+        return Endpoint(int(data["pid"]), int(data["port"]), str(data["token"]), str(data["fingerprint"]),
+                        str(data.get("role", "daemon")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
