@@ -8,8 +8,8 @@ import typer
 
 from cli.articles import articles_app
 from cli.ask import ask_command
-from cli.embed_server import embed_server_command
 from cli.daemon import answer_daemon_command
+from cli.embed_server import embed_server_command
 from cli.eval import eval_command
 from cli.ingest import ingest_command
 from cli.migrate import migrate_command
