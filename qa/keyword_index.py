@@ -1,15 +1,16 @@
-"""BM25 keyword index over the stored passages: an SQLite FTS5 cache derived from Chroma, caught up from its change log.
+"""BM25 keyword index over the stored passages: a tantivy index derived from Chroma, caught up from its change log.
 
 Chroma is the only source of truth. Every write appends a change-log entry (sequence number + article ids) to the
 store (articleqa/store.py); the index remembers the last sequence it applied and, before a search, re-reads from
-Chroma only the articles named by newer entries. A full rebuild (with a progress bar) happens only when the index file
-is missing, corrupt, of another store or format, or the store was written by a version without a change log.
+Chroma only the articles named by newer entries. A full rebuild (with a progress bar) happens only when the index is
+missing, corrupt, of another store or format, or the store was written by a version without a change log.
 
-One index file per store under the cache folder, shared by every process on the machine: catch-up is one SQLite
-transaction (BEGIN IMMEDIATE: one process applies, the others wait and then find nothing left to do), searches read
-in WAL mode without waiting for it, and a kill mid-catch-up rolls back. Passages are indexed pre-tokenised with
-today's analysis (bm25s English stopwords + Snowball stems, articleqa/text.py), so the ranking is bm25s's
-(docs/scaling.md compares the two).
+One index per store under the cache folder, shared by every process on the machine. A catch-up holds a file lock
+(one process applies a change; the others wait, then find it applied) and is one tantivy commit, which also holds the
+last applied sequence number (a state document): a kill mid-catch-up commits nothing. Searches read committed
+segments without waiting. A rebuild writes a new index folder and swaps the `current` pointer, so processes keep
+searching the old one meanwhile. Passages are indexed pre-tokenised with today's analysis (bm25s English stopwords +
+Snowball stems, articleqa/text.py); why tantivy and not SQLite FTS5 or bm25s: docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,15 +36,10 @@ from articleqa.text import new_stemmer
 
 log = logging.getLogger(__name__)
 
-FORMAT = "fts5-1"  # bump when the schema or the tokenisation changes: older files are rebuilt
+FORMAT = "tantivy-1"  # bump when the schema or the tokenisation changes: older indexes are rebuilt
 OVERLAP = 64  # change-log numbers re-read behind the last applied one (two server writers may share a number)
 _PAGE = 2000
-_SCHEMA = """
-CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE passages(rowid INTEGER PRIMARY KEY, pid TEXT UNIQUE, article_id TEXT, source TEXT, date INTEGER);
-CREATE INDEX passages_article ON passages(article_id);
-CREATE VIRTUAL TABLE fts USING fts5(body, tokenize="unicode61 remove_diacritics 0 tokenchars '_'");
-"""
+_HEAP = 64_000_000  # tantivy writer memory (bytes) before it flushes a segment
 
 
 @dataclass
@@ -73,22 +69,37 @@ class _Row:
     body: str = ""
 
 
+def _schema():
+    import tantivy
+
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("body", stored=False, tokenizer_name="whitespace")  # already stemmed, stopwords removed
+    sb.add_text_field("pid", stored=True, tokenizer_name="raw")
+    sb.add_text_field("article", stored=False, tokenizer_name="raw")
+    sb.add_text_field("source", stored=False, tokenizer_name="raw")  # lower-cased
+    sb.add_integer_field("date", stored=False, indexed=True, fast=True)
+    sb.add_text_field("kind", stored=False, tokenizer_name="raw")  # "passage", or "state" for the one state document
+    sb.add_text_field("state", stored=True, tokenizer_name="raw")
+    return sb.build()
+
+
 class KeywordIndex:
-    """BM25 (SQLite FTS5 over bm25s-tokenised title + text) kept in step with the store through its change log."""
+    """BM25 (tantivy over bm25s-tokenised title + text) kept in step with the store through its change log."""
 
     def __init__(self, settings: Settings, store: Store):
         self.store = store
         key = settings.store.chroma_url or str(Path(settings.store.path).resolve())
         tag = hashlib.sha1(f"{key}|{settings.store.collection}".encode()).hexdigest()[:10]
-        self.path = settings.resolved_cache_dir() / f"keyword-{settings.store.collection}-{tag}.sqlite3"
+        self.path = settings.resolved_cache_dir() / f"keyword-{settings.store.collection}-{tag}"
         self.stats = IndexStats()
         self._seen: tuple[str, int | None] | None = None  # the store state this process last caught up to
         self._lock = threading.Lock()
         self._writers = 0  # in-process writes in progress (see `deferred`)
         self._writers_lock = threading.Lock()
-        self._local = threading.local()  # one read connection per thread (sqlite3 connections are not shared)
         self._stem_lock = threading.Lock()
         self._stemmer = None
+        self._schema = None
+        self._index = None  # (folder name, tantivy.Index) this process searches
         self._count = 0
 
     # ---- keeping in step -------------------------------------------------------------------------------------
@@ -123,51 +134,42 @@ class KeywordIndex:
         with self._lock:
             if state == self._seen:
                 return
-            try:
-                self._catch_up(state)
-            except sqlite3.DatabaseError as exc:  # corrupt or foreign file: start again from Chroma
-                self._rebuild(state, f"unreadable index ({exc})")
+            folder = self._folder()
+            with _file_lock(folder / ".catchup.lock"):  # one process changes the index at a time
+                index = self._open()
+                have = self._state(index) if index is not None else None
+                if have is None:
+                    self._rebuild(state, "no index" if index is None else "unreadable index")
+                else:
+                    reason = self._stale_reason(have, *state)
+                    if reason:
+                        self._rebuild(state, reason)
+                    elif have.get("token") != state[0]:
+                        self._catch_up(index, have, state)
+                    else:  # another process caught up already
+                        self._count = self._passages(index)
             self._seen = state
 
-    def _catch_up(self, state: tuple[str, int | None]) -> None:
-        token, seq = state
-        conn = self._writer()
-        if conn is None:
-            self._rebuild(state, "no index file")
-            return
-        try:
-            conn.execute("BEGIN IMMEDIATE")  # one process applies a change; the others wait, then find it applied
-            have = dict(conn.execute("SELECT key, value FROM state").fetchall())
-            reason = self._stale_reason(have, token, seq)
-            if reason:
-                conn.rollback()
-                self._rebuild(state, reason)
-                return
-            if have.get("token") == token:
-                conn.rollback()
-                self._count = self._passages(conn)
-                return
-            last = int(have.get("seq") or 0)
-            applied = set(json.loads(have.get("applied") or "[]"))
-            fresh = [c for c in self.store.changes_since(last - OVERLAP) if c.id not in applied]
-            ids = sorted({a for c in fresh for a in c.articles})
-            self._apply(conn, ids)
-            top = max([last, *(c.seq for c in fresh)])
-            recent = sorted(applied | {c.id for c in fresh})
-            recent = [cid for cid in recent if _seq_of(cid) > top - OVERLAP]
-            _put_state(conn, {"seq": str(top), "token": token, "applied": json.dumps(recent)})
-            conn.commit()
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
-        finally:
-            conn.close()
+    def _catch_up(self, index, have: dict, state: tuple[str, int | None]) -> None:
+        token, _ = state
+        last = int(have.get("seq") or 0)
+        applied = set(have.get("applied") or [])
+        fresh = [c for c in self.store.changes_since(last - OVERLAP) if c.id not in applied]
+        ids = sorted({a for c in fresh for a in c.articles})
+        top = max([last, *(c.seq for c in fresh)])
+        recent = sorted(cid for cid in applied | {c.id for c in fresh} if _seq_of(cid) > top - OVERLAP)
+        rows = self._read_articles(ids)
+        with self._writer(index) as writer:
+            for article_id in ids:
+                writer.delete_documents_by_term("article", article_id)
+            self._add(writer, rows)
+            self._put_state(writer, {**have, "seq": top, "token": token, "applied": recent})
+        index.reload()
+        self._count = self._passages(index)
         self.stats.catchups += 1
         self.stats.articles_applied += len(ids)
-        self._count = self._passages(self._reader())
 
-    def _stale_reason(self, have: dict[str, str], token: str, seq: int | None) -> str:
+    def _stale_reason(self, have: dict, token: str, seq: int | None) -> str:
         if have.get("format") != FORMAT:
             return "index of another format"
         if have.get("store") != self.store.identity():
@@ -178,34 +180,25 @@ class KeywordIndex:
             return "index ahead of the store (restored from a backup?)"
         return ""
 
-    def _apply(self, conn: sqlite3.Connection, article_ids: list[str]) -> None:
-        """Re-read `article_ids` from Chroma and replace their rows (an article gone from the store leaves none)."""
-        for i in range(0, len(article_ids), 200):
-            chunk = article_ids[i : i + 200]
-            rows = self._read_articles(chunk)
-            marks = ",".join("?" * len(chunk))
-            old = [r for (r,) in conn.execute(f"SELECT rowid FROM passages WHERE article_id IN ({marks})", chunk)]
-            conn.executemany("DELETE FROM fts WHERE rowid = ?", [(r,) for r in old])
-            conn.executemany("DELETE FROM passages WHERE rowid = ?", [(r,) for r in old])
-            _insert(conn, rows)
-
     def _read_articles(self, article_ids: list[str]) -> list[_Row]:
         """The committed passages of these articles (a write in flight on a server shows its old version)."""
-        got = self.store.articles.get(ids=article_ids, include=["metadatas"])
-        committed = {rid: (m or {}).get("hash", "") for rid, m in zip(got["ids"], got["metadatas"] or [], strict=False)}
-        committed = {rid: h for rid, h in committed.items() if h}
-        if not committed:
-            return []
         rows: list[_Row] = []
-        offset = 0
-        while True:
-            page = self.store.passages.get(where={"article_id": {"$in": sorted(committed)}},
-                                           include=["documents", "metadatas"], limit=_PAGE, offset=offset)
-            rows += [r for r in self._rows(page["ids"], page["documents"], page["metadatas"])
-                     if committed.get(r.article_id) == r.hash]
-            if len(page["ids"]) < _PAGE:
-                return rows
-            offset += _PAGE
+        for i in range(0, len(article_ids), 200):
+            chunk = article_ids[i : i + 200]
+            got = self.store.articles.get(ids=chunk, include=["metadatas"])
+            committed = {rid: (m or {}).get("hash", "") for rid, m in zip(got["ids"], got["metadatas"] or [],
+                                                                          strict=False)}
+            committed = {rid: h for rid, h in committed.items() if h}
+            offset = 0
+            while committed:
+                page = self.store.passages.get(where={"article_id": {"$in": sorted(committed)}},
+                                               include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+                rows += [r for r in self._rows(page["ids"], page["documents"], page["metadatas"])
+                         if committed.get(r.article_id) == r.hash]
+                if len(page["ids"]) < _PAGE:
+                    break
+                offset += _PAGE
+        return rows
 
     def _rows(self, ids: list[str], docs: list[str | None], metas: list[dict | None]) -> list[_Row]:
         out = []
@@ -221,7 +214,8 @@ class KeywordIndex:
         return out
 
     def _rebuild(self, state: tuple[str, int | None], reason: str) -> None:
-        """Index every passage in Chroma into a new file, then swap it in atomically (others keep the old meanwhile)."""
+        """Index every passage in Chroma into a new folder, then swap the pointer (others keep the old meanwhile)."""
+        import tantivy
         from tqdm.auto import tqdm
 
         token, seq = state
@@ -229,81 +223,110 @@ class KeywordIndex:
         self.stats.rebuilds += 1
         self.stats.last_reason = reason
         self.stats.reasons.append(reason)
-        folder = self._folder()
-        with _file_lock(folder / (self.path.name + ".rebuild")):
-            if self._current(token, seq):  # another process rebuilt it while this one waited
-                return
-            tmp = Path(tempfile.mkstemp(prefix=self.path.name + ".", suffix=".building", dir=folder)[1])
-            try:
-                conn = sqlite3.connect(tmp)
-                conn.executescript(_SCHEMA)
-                total = self.store.count_passages()
-                committed = {rid: r.hash for rid, r in self.store.records().items()}
-                with tqdm(total=total, desc="keyword index", unit="passage", disable=None, leave=False) as bar:
-                    for ids, docs, metas in self.store.iter_passages(_PAGE):
-                        rows = self._rows(ids, docs, metas)
-                        _insert(conn, [r for r in rows if committed.get(r.article_id) == r.hash and r.hash])
-                        bar.update(len(ids))
-                _put_state(conn, {"format": FORMAT, "store": self.store.identity(), "token": token,
-                                  "seq": str(seq or 0), "applied": "[]"})
-                conn.execute("INSERT INTO fts(fts) VALUES('optimize')")
-                conn.commit()
-                conn.close()
-                os.replace(tmp, self.path)
-                for suffix in ("-wal", "-shm"):  # those of the replaced file would be applied to the new one
-                    Path(str(self.path) + suffix).unlink(missing_ok=True)
-            finally:
-                tmp.unlink(missing_ok=True)
-        self._local.__dict__.clear()
-        self._count = self._passages(self._reader())
-
-    def _current(self, token: str, seq: int | None) -> bool:
+        name = f"idx-{uuid.uuid4().hex[:12]}"
+        target = self.path / name
+        target.mkdir(parents=True)
         try:
-            conn = sqlite3.connect(self.path, timeout=30)
-            try:
-                have = dict(conn.execute("SELECT key, value FROM state").fetchall())
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError:
-            return False
-        return not self._stale_reason(have, token, seq) and have.get("token") == token
+            index = tantivy.Index(self._schema_(), path=str(target))
+            total = self.store.count_passages()
+            # Entries already logged are in what follows; later ones (or a racing writer's) are caught up after.
+            logged = [c.id for c in self.store.changes_since((seq or 0) - OVERLAP)] if seq is not None else []
+            committed = {rid: r.hash for rid, r in self.store.records().items()}
+            with self._writer(index) as writer, tqdm(total=total, desc="keyword index", unit="passage",
+                                                      disable=None, leave=False) as bar:
+                for ids, docs, metas in self.store.iter_passages(_PAGE):
+                    rows = self._rows(ids, docs, metas)
+                    self._add(writer, [r for r in rows if r.hash and committed.get(r.article_id) == r.hash])
+                    bar.update(len(ids))
+                self._put_state(writer, {"format": FORMAT, "store": self.store.identity(), "token": token,
+                                         "seq": seq or 0, "applied": logged})
+            pointer = self.path / f".current-{name}"
+            pointer.write_text(json.dumps({"dir": name}))
+            os.replace(pointer, self.path / "current")
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        for old in self.path.glob("idx-*"):  # processes still searching one keep its open files (Linux)
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+        index.reload()
+        self._index = (name, index)
+        self._count = self._passages(index)
 
-    # ---- files and connections -------------------------------------------------------------------------------
+    # ---- files, writers, state -------------------------------------------------------------------------------
     def _folder(self) -> Path:
         """The cache folder, or a private temporary one when it cannot be written (a read-only store)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if os.access(self.path.parent, os.W_OK):
-                return self.path.parent
+            self.path.mkdir(parents=True, exist_ok=True)
+            if os.access(self.path, os.W_OK):
+                return self.path
         except OSError:
             pass
         private = Path(tempfile.mkdtemp(prefix="articleqa-keyword-"))
         atexit.register(shutil.rmtree, private, True)
         self.path = private / self.path.name
-        return private
+        self.path.mkdir()
+        return self.path
 
-    def _writer(self) -> sqlite3.Connection | None:
-        if not self.path.exists():
+    def _open(self):
+        """The current index (reloaded to its last commit), or None when missing or unreadable."""
+        import tantivy
+
+        try:
+            name = json.loads((self.path / "current").read_text())["dir"]
+            if self._index is None or self._index[0] != name:
+                self._index = (name, tantivy.Index.open(str(self.path / name)))
+            self._index[1].reload()
+            return self._index[1]
+        except Exception as exc:  # noqa: BLE001 - missing, half-deleted or corrupt: rebuild instead
+            log.info("keyword index %s not usable (%s)", self.path, exc)
+            self._index = None
             return None
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash may lose the last catch-up, never corrupt
-        return conn
 
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's read connection, reopened when a rebuild replaced the file."""
-        ino = os.stat(self.path).st_ino
-        conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "ino", None) != ino:
-            if conn is not None:
-                conn.close()
-            conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-            self._local.conn, self._local.ino = conn, ino
-        return conn
+    def _schema_(self):
+        if self._schema is None:
+            self._schema = _schema()
+        return self._schema
+
+    @contextmanager
+    def _writer(self, index) -> Iterator[object]:
+        """A tantivy writer whose work is committed when the block ends, rolled back when it raises."""
+        writer = index.writer(heap_size=_HEAP, num_threads=1)
+        try:
+            yield writer
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()  # also drops the writer, which frees tantivy's own writer lock
+
+    def _add(self, writer, rows: list[_Row]) -> None:
+        import tantivy
+
+        for r in rows:
+            writer.add_document(tantivy.Document(pid=r.pid, article=r.article_id, source=r.source.lower(),
+                                                 date=r.date, kind="passage", body=r.body))
+
+    def _put_state(self, writer, state: dict) -> None:
+        import tantivy
+
+        writer.delete_documents_by_term("kind", "state")
+        writer.add_document(tantivy.Document(kind="state", state=json.dumps(state)))
+
+    def _state(self, index) -> dict | None:
+        import tantivy
+
+        try:
+            searcher = index.searcher()
+            hits = searcher.search(tantivy.Query.term_query(self._schema_(), "kind", "state"), 1).hits
+            return json.loads(searcher.doc(hits[0][1])["state"][0]) if hits else None
+        except Exception:  # noqa: BLE001 - an index of another schema or a damaged one
+            return None
 
     @staticmethod
-    def _passages(conn: sqlite3.Connection) -> int:
-        return int(conn.execute("SELECT count(*) FROM passages").fetchone()[0])
+    def _passages(index) -> int:
+        return max(0, index.searcher().num_docs - 1)  # less the state document
 
     def _tokenize(self, texts: list[str], stemmer) -> list[list[str]]:
         import bm25s
@@ -320,47 +343,31 @@ class KeywordIndex:
         self, query: str, k: int, source: str | None = None, since: int | None = None, until: int | None = None
     ) -> list[KeywordHit]:
         """Top-k passages by BM25 for `query`, optionally restricted by source and date-ordinal range."""
+        import tantivy
+
         self.refresh()
         with self._stem_lock:  # PyStemmer objects are not thread-safe and questions are answered in parallel
             if self._stemmer is None:
                 self._stemmer = new_stemmer()
             tokens = self._tokenize([query], self._stemmer)
         words = tokens[0] if tokens else []
-        if not words or not self._count:
+        current = self._index
+        if not words or not self._count or current is None:
             return []
-        match = " OR ".join(f'"{w}"' for w in words)
-        sql = ("SELECT p.pid, -bm25(fts) AS s FROM fts JOIN passages p ON p.rowid = fts.rowid "
-               "WHERE fts MATCH ?")
-        args: list[object] = [match]
+        schema, Q, must = self._schema_(), tantivy.Query, tantivy.Occur.Must
+        clauses = [(must, Q.boolean_query([(tantivy.Occur.Should, Q.term_query(schema, "body", w)) for w in words]))]
+        filters = []
         if source:
-            sql += " AND p.source = ? COLLATE NOCASE"
-            args.append(source)
-        if since:
-            sql += " AND p.date >= ?"
-            args.append(since)
+            filters.append(Q.term_query(schema, "source", source.lower()))
+        if since or until:
+            filters.append(Q.range_query(schema, "date", tantivy.FieldType.Integer, since or None,
+                                         until if until else None))
         if until:
-            sql += " AND p.date <= ? AND p.date > 0"
-            args.append(until)
-        sql += " ORDER BY bm25(fts) LIMIT ?"
-        args.append(k)
-        try:
-            found = self._reader().execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as exc:
-            self._seen = None  # corrupted under us: the next search rebuilds
-            log.warning("keyword index %s unreadable (%s); it will be rebuilt", self.path, exc)
-            return []
-        return [KeywordHit(pid, float(s)) for pid, s in found if s > 0]
-
-
-def _insert(conn: sqlite3.Connection, rows: list[_Row]) -> None:
-    for r in rows:
-        cur = conn.execute("INSERT INTO passages(pid, article_id, source, date) VALUES (?, ?, ?, ?)",
-                           (r.pid, r.article_id, r.source, r.date))
-        conn.execute("INSERT INTO fts(rowid, body) VALUES (?, ?)", (cur.lastrowid, r.body))
-
-
-def _put_state(conn: sqlite3.Connection, values: dict[str, str]) -> None:
-    conn.executemany("INSERT OR REPLACE INTO state(key, value) VALUES (?, ?)", list(values.items()))
+            filters.append(Q.range_query(schema, "date", tantivy.FieldType.Integer, 1, None))
+        clauses += [(must, Q.const_score_query(f, 0.0)) for f in filters]  # filters must not change the ranking
+        searcher = current[1].searcher()
+        hits = searcher.search(Q.boolean_query(clauses), k).hits
+        return [KeywordHit(searcher.doc(addr)["pid"][0], float(score)) for score, addr in hits if score > 0]
 
 
 def _seq_of(change_id: str) -> int:
