@@ -122,7 +122,7 @@ class Tantivy:
         self.index.reload()
 
     def delete(self, article_id: str) -> None:
-        self.writer.delete_documents("article", article_id)
+        self.writer.delete_documents_by_term("article", article_id)
         self.writer.commit()
         self.index.reload()
 
