@@ -234,8 +234,8 @@ def new_article(i: int, day: str) -> dict:
             "publish_date": day, "source": "Scale Bench Wire"}
 
 
-def measure_size(path: Path, questions: list[str], seed: list[SeedArticle]) -> dict:
-    """Every figure for the store at `path`."""
+def measure_size(path: Path, questions: list[str], seed: list[SeedArticle], keep_index: bool = False) -> dict:
+    """Every figure for the store at `path` (with `keep_index`, all but the cold start: the index is kept)."""
     from articleqa.embed import get_embedder
     from articleqa.settings import Settings
     from articleqa.store import Store
@@ -243,13 +243,15 @@ def measure_size(path: Path, questions: list[str], seed: list[SeedArticle]) -> d
 
     server, url = start_server(path)
     cache = path.parent / f"{path.name}-cache"
-    shutil.rmtree(cache, ignore_errors=True)
+    keep_index = keep_index and cache.exists()
+    if not keep_index:
+        shutil.rmtree(cache, ignore_errors=True)
     out: dict = {"passages": 0}
     try:
         settings = Settings(chroma_url=url, collection="articles", cache_dir=cache)
         store = Store(settings, get_embedder(settings))
         out["passages"] = store.count_passages()
-        for label in ("cold", "warm"):  # cold: no keyword index file yet (full rebuild); warm: it exists
+        for label in ("warm",) if keep_index else ("cold", "warm"):  # cold: no keyword index yet (full rebuild)
             kid = Child(url, cache)
             first = kid.call(op="ask", question=questions[0])
             out[f"start_to_first_answer_{label}_s"] = time.perf_counter() - kid.started
@@ -312,7 +314,7 @@ def cmd_measure(args: argparse.Namespace) -> None:
             print(f"skip {size}: {path} not built", file=sys.stderr)
             continue
         t = time.perf_counter()
-        results[str(size)] = measure_size(path, questions, seed)
+        results[str(size)] = {**results.get(str(size), {}), **measure_size(path, questions, seed, args.keep_index)}
         results[str(size)]["measure_s"] = time.perf_counter() - t
         print(json.dumps({size: results[str(size)]}, indent=1), file=sys.stderr)
         if args.json:
@@ -376,6 +378,8 @@ def main() -> None:
         p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     m.add_argument("--questions", type=int, default=40, help="warm questions timed per size")
     m.add_argument("--json", type=Path, help="merge the figures into this file")
+    m.add_argument("--keep-index", action="store_true",
+                   help="keep a keyword index built by an earlier run (skips the cold start, keeps its figure)")
     pl = sub.add_parser("plot", help="the growth-curve PNG from a --json file")
     pl.add_argument("--json", type=Path, required=True)
     pl.add_argument("--png", type=Path, required=True)

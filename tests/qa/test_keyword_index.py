@@ -161,3 +161,23 @@ def test_processes_sharing_the_index_file_each_see_the_write(ingested, corpus_fi
         assert proc.returncode == 0, err
         got = json.loads(out)
         assert got["top"].startswith(f"syn-{43 + i:04d}::") and got["rebuilds"] == 0  # caught up, in turn
+
+
+def test_the_planner_learns_a_new_publication_without_reading_every_record(ingested, corpus_file, monkeypatch):
+    import json
+
+    from qa.ask import Asker
+
+    asker = Asker(ingested.settings, ingested.store)
+    asker.plan("What happened?")
+    article = make_article(44) | {"source": "Fjord Courier"}
+    path = corpus_file(0, name="new-source.jsonl")
+    path.write_text(json.dumps(article) + "\n")
+    assert ingested.run([str(path)]).ok
+
+    def every_record():
+        raise AssertionError("read every article record after one write")
+
+    monkeypatch.setattr(ingested.store, "records", every_record)
+    asker.plan("What did the Fjord Courier report?")
+    assert "Fjord Courier" in asker._sources_seen[1]
