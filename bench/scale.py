@@ -142,17 +142,24 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 
 # ---- measuring ---------------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(preferred: int) -> int:
+    """`preferred` when free, else any free port. The same port on every run matters: in server mode the keyword
+    index is kept per server URL, so a new port would mean a new (cold) index."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
 
 
 def start_server(path: Path) -> tuple[subprocess.Popen, str]:
     """`chroma run` on the store folder; returns it with its URL once it answers its heartbeat."""
     import httpx
 
-    port = free_port()
+    port = free_port(18000 + int(path.name.lstrip("p") or 0) % 997)
     chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
     proc = subprocess.Popen([chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -362,6 +369,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
     right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.png, dpi=110)
+    print(table(results))
 
 
 def main() -> None:
@@ -380,7 +388,7 @@ def main() -> None:
     m.add_argument("--json", type=Path, help="merge the figures into this file")
     m.add_argument("--keep-index", action="store_true",
                    help="keep a keyword index built by an earlier run (skips the cold start, keeps its figure)")
-    pl = sub.add_parser("plot", help="the growth-curve PNG from a --json file")
+    pl = sub.add_parser("plot", help="the growth-curve PNG (and the table) from a --json file")
     pl.add_argument("--json", type=Path, required=True)
     pl.add_argument("--png", type=Path, required=True)
     sub.add_parser("child", help=argparse.SUPPRESS)
