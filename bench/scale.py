@@ -295,7 +295,7 @@ def measure_size(path: Path, questions: list[str], seed: list[SeedArticle], keep
             got = kid.call(op="catchup")
             out[f"catchup_{n}_s"] = got["seconds"]
             out[f"catchup_{n}_applied"] = got["applied"]
-        out["child_rebuilds_after_start"] = kid.call(op="rss")["rebuilds"]
+        out["child_rebuilds_incl_start"] = kid.call(op="rss")["rebuilds"]
         kid.close()
         for rid in [r for r in store.records() if r.startswith("scale-new-")]:
             store.delete_article(rid)
@@ -367,6 +367,10 @@ def cmd_plot(args: argparse.Namespace) -> None:
     right.plot(x, [r["start_to_first_answer_warm_s"] / 60 for r in rows], marker="o", label="start to answer, min")
     right.set(xscale="log", xlabel="passages", title="memory, disk, start")
     right.legend(fontsize=8)
+    from matplotlib.ticker import NullFormatter
+
+    for ax in (left, right):
+        ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels overlap
     fig.tight_layout()
     fig.savefig(args.png, dpi=110)
     print(table(results))
