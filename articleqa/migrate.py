@@ -166,7 +166,6 @@ def _carry_generation(src: Store, dst: Store, copied_ids: set[str]) -> None:
     # The source's token names the source's content. It is only true of the target when the target now holds
     # exactly that content; otherwise a fresh token, so no keyword index trusts an old build of the target.
     if set(dst.records()) == copied_ids and src.generation():
-        dst.meta.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"token": src.generation()}],
-                        documents=[""])
+        dst.set_generation(src.generation())
     else:
         dst.bump_generation()

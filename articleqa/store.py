@@ -3,11 +3,16 @@
 Three collections per name N:
 - `N`: one record per passage (plain text as document, embedding of title+date+passage, offsets in metadata).
 - `N__articles`: one record per article (cleaned text as document, metadata, content hash, MinHash signature).
-- `N__meta`: a single `generation` record, changed on every write, so caches (the keyword index) know when to reload.
+- `N__meta`: the `generation` record (a token and the last change sequence number, changed on every write) and the
+  change log: one `change-…` record per write, with its sequence number and the article ids whose passages it changed,
+  so caches (the keyword index) catch up by re-reading those articles only.
 
 Write protocol (`Store.write`, the one write path of ingest and migrate): mark the record pending with the new hash,
 write the new passages, commit the record to the new hash (still pending), delete passages of other hashes, clear
 pending.
+The change-log entry is written after the passages reach their final state and before the pending mark is cleared
+(a delete: before the record goes), so a kill either leaves the entry written or the article pending, and
+`recover()` then logs it.
 `Store.recover()` finishes or rolls back any article left pending by a killed run, so re-running gives exactly the
 state of a clean run.
 """
@@ -188,6 +193,15 @@ class ArticleWrite:
 
 
 @dataclass
+class Change:
+    """One change-log entry: sequence number and the articles whose passages the write changed."""
+
+    id: str
+    seq: int
+    articles: list[str]
+
+
+@dataclass
 class PassageRows:
     """Passages in Chroma's own shape (ids, documents, metadatas, embeddings), ready to upsert."""
 
@@ -310,16 +324,66 @@ class Store:
         self.meta = collection(f"{settings.store.collection}__meta", None)
         self._model_checked: tuple[str, int] | None = None  # (model, dimension) already matched to the collection
 
-    # ---- generation (cache invalidation) -----------------------------------------------------------------
+    # ---- generation and change log (cache invalidation) ---------------------------------------------------
     def generation(self) -> str:
         """A token that changes whenever passages change."""
+        return self.change_state()[0]
+
+    def change_state(self) -> tuple[str, int | None]:
+        """The generation token and the last change-log sequence number (None: written by a version without one)."""
         got = self.meta.get(ids=["generation"], include=["metadatas"])
         metas = got.get("metadatas") or []
-        return str(metas[0].get("token", "")) if metas and metas[0] else ""
+        meta = (metas[0] if metas else None) or {}
+        seq = meta.get("seq")
+        return str(meta.get("token", "")), (int(seq) if seq is not None else None)
+
+    def identity(self) -> str:
+        """Which store this is: the passage collection's id (a recreated or other store has another)."""
+        return str(self.passages.id)
+
+    def log_changes(self, article_ids: list[str]) -> int:
+        """Append one change-log entry naming `article_ids` and move the generation on; returns its sequence number.
+
+        The entry and the generation record go in one upsert. Sequence numbers are exact with one writer (embedded
+        mode, where the store lock allows one); two writers on a server may read the same last number, so entry ids
+        carry a random suffix (neither entry is lost) and readers re-read a window of recent numbers
+        (`changes_since`).
+        """
+        _, last = self.change_state()
+        seq = (last or 0) + 1
+        token = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
+        entry = {"kind": "change", "seq": seq, "articles": json.dumps(sorted(set(article_ids)))}
+        self.meta.upsert(
+            ids=[f"change-{seq:012d}-{uuid.uuid4().hex[:8]}", "generation"],
+            embeddings=[[1.0], [1.0]],
+            metadatas=[entry, {"token": token, "seq": seq}],
+            documents=["", ""],
+        )
+        return seq
+
+    def set_generation(self, token: str) -> None:
+        """Set the generation token (migrate carries the source's), keeping the change-log sequence."""
+        _, seq = self.change_state()
+        self.meta.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"token": token, "seq": seq or 0}],
+                         documents=[""])
 
     def bump_generation(self) -> None:
-        token = f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
-        self.meta.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"token": token}], documents=[""])
+        """Move the generation on with an empty change-log entry (callers that changed nothing the log names)."""
+        self.log_changes([])
+
+    def changes_since(self, seq: int) -> list[Change]:
+        """Change-log entries with a sequence number above `seq`, in sequence order."""
+        out: list[Change] = []
+        offset, page = 0, 1000
+        where = {"$and": [{"kind": "change"}, {"seq": {"$gt": seq}}]}
+        while True:
+            got = self.meta.get(where=where, include=["metadatas"], limit=page, offset=offset)
+            for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                m = meta or {}
+                out.append(Change(cid, int(m.get("seq", 0)), json.loads(m.get("articles") or "[]")))
+            if len(got["ids"]) < page:
+                return sorted(out, key=lambda c: (c.seq, c.id))
+            offset += page
 
     # ---- the embedding model the collection was written with ---------------------------------------------------
     def embedding_model(self) -> tuple[str, int] | None:
@@ -487,6 +551,7 @@ class Store:
         self._put_records(recs, texts, vecs)
         for i in replaced:
             self._delete_stale(staged[i].record.id, keep=recs[i].hash)
+        self.log_changes([r.id for r in recs])  # before clearing pending: a kill here leaves recover() to log it
         done = [r.with_pending("") for r in recs]
         self._put_records(done, texts, vecs)
         return done
@@ -528,21 +593,19 @@ class Store:
         # Mark first so a kill mid-delete is finished by recover() rather than leaving orphans.
         self.articles.update(ids=[article_id], metadatas=[{**rec.to_chroma(), "hash": "", "pending": "delete"}])
         self.passages.delete(where={"article_id": article_id})
+        self.log_changes([article_id])  # while the record still says pending: a kill here is logged by recover()
         self.articles.delete(ids=[article_id])
         return True
 
     def delete_articles(self, ids: list[str]) -> dict[str, bool]:
         """Delete articles by id (the caller holds the store lock); returns which existed.
 
-        The keyword index and other processes follow through the generation token, bumped once when any went.
+        The keyword index and other processes follow through the change log (one entry per deleted article).
         """
         from articleqa.rwlock import writing
 
         with writing(self.settings):  # readers (ask, articles list) wait for the delete, never see half of it
-            result = {i: self.delete_article(i) for i in ids}
-            if any(result.values()):
-                self.bump_generation()
-        return result
+            return {i: self.delete_article(i) for i in ids}
 
     def _delete_stale(self, article_id: str, keep: str) -> None:
         if keep:
@@ -560,18 +623,18 @@ class Store:
         if ids is not None and not ids:
             return []
         got = self.articles.get(ids=ids, where={"pending": {"$ne": ""}}, include=["metadatas"])
-        repaired = []
-        for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-            rec = ArticleRecord.from_chroma(rid, meta or {})
-            self._delete_stale(rid, keep=rec.hash)
+        recs = [ArticleRecord.from_chroma(rid, meta or {}) for rid, meta in
+                zip(got["ids"], got["metadatas"] or [], strict=False)]
+        for rec in recs:
+            self._delete_stale(rec.id, keep=rec.hash)
+        if recs:
+            self.log_changes([rec.id for rec in recs])  # before clearing pending, as in `write`
+        for rec in recs:
             if rec.hash:
-                self.articles.update(ids=[rid], metadatas=[{**rec.to_chroma(), "pending": ""}])
+                self.articles.update(ids=[rec.id], metadatas=[{**rec.to_chroma(), "pending": ""}])
             else:
-                self.articles.delete(ids=[rid])
-            repaired.append(rid)
-        if repaired:
-            self.bump_generation()
-        return repaired
+                self.articles.delete(ids=[rec.id])
+        return [rec.id for rec in recs]
 
     # ---- reads ---------------------------------------------------------------------------------------------
     def count_passages(self) -> int:

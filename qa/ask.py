@@ -55,6 +55,7 @@ class Asker:
         # Called once retrieval is done: a short-lived reader gives the store back to a waiting ingest here.
         self.after_retrieval: Callable[[], None] | None = None
         self._planner: tuple[str, object] | None = None  # (store generation it was built at, QuestionPlanner)
+        self._sources_seen: tuple[int | None, set[str]] | None = None  # (change-log sequence, publications then)
         from qa.multihop import MultiHopComponent
 
         self.answerers.multihop = MultiHopComponent(
@@ -153,11 +154,26 @@ class Asker:
 
         # Keyed on the store's generation token, the same one the keyword index follows: a replaced article can
         # change the publications without changing the passage count.
-        generation = self.store.generation()
+        generation, seq = self.store.change_state()
         if self._planner is None or self._planner[0] != generation:
-            sources = sorted({r.source for r in self.store.records().values() if r.source})
-            self._planner = (generation, QuestionPlanner(sources))
+            self._planner = (generation, QuestionPlanner(sorted(self._publications(seq))))
         return self._planner[1].run(query)
+
+    def _publications(self, seq: int | None) -> set[str]:
+        """The stored publications: read in full once, then only the articles the change log names since (reading
+        every record after each write would cost time proportional to the store). A publication whose last article
+        was deleted stays known until the process restarts: the planner then filters on a source with no articles."""
+        seen = self._sources_seen
+        if seen is None or seq is None or seen[0] is None:
+            found = {r.source for r in self.store.records().values() if r.source}
+        else:
+            ids = sorted({a for c in self.store.changes_since(seen[0]) for a in c.articles})
+            found = set(seen[1])
+            for i in range(0, len(ids), 500):
+                got = self.store.articles.get(ids=ids[i : i + 500], include=["metadatas"])
+                found |= {str(m["source"]) for m in got["metadatas"] or [] if m and m.get("source")}
+        self._sources_seen = (seq, found)
+        return found
 
     def _plan_retriever(self):
         from qa.multihop import PlanRetriever

@@ -1,29 +1,45 @@
-"""BM25 keyword index over the stored passages: a cache derived from Chroma, rebuilt only when the store changes.
+"""BM25 keyword index over the stored passages: a tantivy index derived from Chroma, caught up from its change log.
 
-Chroma is the only source of truth. Every write bumps the store's generation token; the index remembers the
-token it was built from and rebuilds (from Chroma) when they differ. So any number of processes, embedded or
-against a Chroma server, stay in step without talking to each other. Built indexes are saved under the cache
-folder, one sub-folder per generation, and a `current` pointer file is swapped atomically.
+Chroma is the only source of truth. Every write appends a change-log entry (sequence number + article ids) to the
+store (articleqa/store.py); the index remembers the last sequence it applied and, before a search, re-reads from
+Chroma only the articles named by newer entries. A full rebuild (with a progress bar) happens only when the index is
+missing, corrupt, of another store or format, or the store was written by a version without a change log.
+
+One index per store under the cache folder, shared by every process on the machine. A catch-up holds a file lock
+(one process applies a change; the others wait, then find it applied) and is one tantivy commit, which also holds the
+last applied sequence number (a state document): a kill mid-catch-up commits nothing. Searches read committed
+segments without waiting. A rebuild writes a new index folder and swaps the `current` pointer, so processes keep
+searching the old one meanwhile. Passages are indexed pre-tokenised with today's analysis (bm25s English stopwords +
+Snowball stems, articleqa/text.py); why tantivy and not SQLite FTS5 or bm25s: docs/scaling.md.
 """
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from articleqa.settings import Settings
 from articleqa.store import Store, date_ordinal
 from articleqa.text import new_stemmer
+
+log = logging.getLogger(__name__)
+
+FORMAT = "tantivy-1"  # bump when the schema or the tokenisation changes: older indexes are rebuilt
+OVERLAP = 64  # change-log numbers re-read behind the last applied one (two server writers may share a number)
+_PAGE = 2000
+_HEAP = 64_000_000  # tantivy writer memory (bytes) before it flushes a segment
 
 
 @dataclass
@@ -32,177 +48,341 @@ class KeywordHit:
     score: float
 
 
+@dataclass
+class IndexStats:
+    """What the index did in this process (tests assert the rebuild path was not taken)."""
+
+    rebuilds: int = 0
+    catchups: int = 0
+    articles_applied: int = 0
+    last_reason: str = ""
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    pid: str
+    article_id: str
+    source: str
+    date: int
+    hash: str  # the content hash the passage was written with
+    body: str = ""
+
+
+def _schema():
+    import tantivy
+
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("body", stored=False, tokenizer_name="whitespace")  # already stemmed, stopwords removed
+    sb.add_text_field("pid", stored=True, tokenizer_name="raw")
+    sb.add_text_field("article", stored=False, tokenizer_name="raw")
+    sb.add_text_field("source", stored=False, tokenizer_name="raw")  # lower-cased
+    sb.add_integer_field("date", stored=False, indexed=True, fast=True)
+    sb.add_text_field("kind", stored=False, tokenizer_name="raw")  # "passage", or "state" for the one state document
+    sb.add_text_field("state", stored=True, tokenizer_name="raw")
+    return sb.build()
+
+
 class KeywordIndex:
-    """BM25 (bm25s, English stopwords, Snowball stemming) over passage title + text."""
+    """BM25 (tantivy over bm25s-tokenised title + text) kept in step with the store through its change log."""
 
     def __init__(self, settings: Settings, store: Store):
         self.store = store
         key = settings.store.chroma_url or str(Path(settings.store.path).resolve())
         tag = hashlib.sha1(f"{key}|{settings.store.collection}".encode()).hexdigest()[:10]
-        self.folder = settings.resolved_cache_dir() / f"bm25-{settings.store.collection}-{tag}"
+        self.path = settings.resolved_cache_dir() / f"keyword-{settings.store.collection}-{tag}"
+        self.stats = IndexStats()
+        self._seen: tuple[str, int | None] | None = None  # the store state this process last caught up to
         self._lock = threading.Lock()
         self._writers = 0  # in-process writes in progress (see `deferred`)
         self._writers_lock = threading.Lock()
-        self._generation: str | None = None
-        self._bm25 = None
-        self._ids: list[str] = []
-        self._sources: np.ndarray = np.array([], dtype=object)
-        self._dates: np.ndarray = np.array([], dtype=np.int64)
-        self._stemmer = None
         self._stem_lock = threading.Lock()
-        self._snapshot: tuple = (None, [], self._sources, self._dates)
+        self._stemmer = None
+        self._schema = None
+        self._index = None  # (folder name, tantivy.Index) this process searches
+        self._count = 0
 
     # ---- keeping in step -------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Make sure the index matches the store's current generation (load from disk or rebuild)."""
-        gen = self.store.generation()
-        if gen == self._generation and self._bm25 is not None:
+        """Catch up with the store's change log (or rebuild when the index cannot be caught up)."""
+        state = self.store.change_state()
+        if state == self._seen:
             return
-        if self._writers and self._generation is not None:
-            # An in-process write (see `deferred`) has not returned yet: keep searching the index as it was. The
-            # writer brings it up to date once, before it returns, rather than the questions rebuilding it after
-            # each of its flushes while every other question waits for the rebuild.
+        if self._writers and self._seen is not None:
+            # An in-process write (see `deferred`) has not returned yet: its flushes are caught up once, when it ends.
             return
-        self._sync(gen)
+        self._sync(state)
 
     @contextmanager
     def deferred(self) -> Iterator[None]:
-        """Wrap an in-process write (ingest, delete) so questions never wait for index rebuilds during it.
-
-        While the write runs, searches use the index of before it (they may or may not see its new passages, as
-        with the dense search); on leaving, the index is rebuilt for the store's generation, so questions asked
-        after the write returned always see it.
-        """
+        """Wrap an in-process write (ingest, delete): questions meanwhile search the index as it was; on leaving it
+        is caught up, so questions asked after the write returned see it."""
         with self._writers_lock:
             self._writers += 1
         try:
             yield
         finally:
             try:
-                self._sync(self.store.generation())
-            except Exception:  # noqa: BLE001 - never mask the write's outcome; the next search rebuilds instead
+                self._sync(self.store.change_state())
+            except Exception:  # noqa: BLE001 - never mask the write's outcome; the next search catches up instead
                 pass
             finally:
                 with self._writers_lock:
                     self._writers -= 1
 
-    def _sync(self, gen: str) -> None:
-        if gen == self._generation and self._bm25 is not None:
-            return
+    def _sync(self, state: tuple[str, int | None]) -> None:
         with self._lock:
-            if gen == self._generation and self._bm25 is not None:
+            if state == self._seen:
                 return
-            if not self._load(gen):
-                self._build(gen)
+            folder = self._folder()
+            with _file_lock(folder / ".catchup.lock"):  # one process changes the index at a time
+                index = self._open()
+                have = self._state(index) if index is not None else None
+                if have is None:
+                    self._rebuild(state, "no index" if index is None else "unreadable index")
+                else:
+                    reason = self._stale_reason(have, *state)
+                    if reason:
+                        self._rebuild(state, reason)
+                    elif have.get("token") != state[0]:
+                        self._catch_up(index, have, state)
+                    else:  # another process caught up already
+                        self._count = self._passages(index)
+            self._seen = state
 
-    def _load(self, gen: str) -> bool:
-        pointer = self.folder / "current"
+    def _catch_up(self, index, have: dict, state: tuple[str, int | None]) -> None:
+        token, _ = state
+        last = int(have.get("seq") or 0)
+        applied = set(have.get("applied") or [])
+        fresh = [c for c in self.store.changes_since(last - OVERLAP) if c.id not in applied]
+        ids = sorted({a for c in fresh for a in c.articles})
+        top = max([last, *(c.seq for c in fresh)])
+        recent = sorted(cid for cid in applied | {c.id for c in fresh} if _seq_of(cid) > top - OVERLAP)
+        rows = self._read_articles(ids)
+        with self._writer(index) as writer:
+            for article_id in ids:
+                writer.delete_documents_by_term("article", article_id)
+            self._add(writer, rows)
+            self._put_state(writer, {**have, "seq": top, "token": token, "applied": recent})
+        index.reload()
+        self._count = self._passages(index)
+        self.stats.catchups += 1
+        self.stats.articles_applied += len(ids)
+
+    def _stale_reason(self, have: dict, token: str, seq: int | None) -> str:
+        if have.get("format") != FORMAT:
+            return "index of another format"
+        if have.get("store") != self.store.identity():
+            return "index of another store"
+        if seq is None:
+            return "" if have.get("token") == token else "store written without a change log"
+        if int(have.get("seq") or 0) - OVERLAP > seq:
+            return "index ahead of the store (restored from a backup?)"
+        return ""
+
+    def _read_articles(self, article_ids: list[str]) -> list[_Row]:
+        """The committed passages of these articles (a write in flight on a server shows its old version)."""
+        rows: list[_Row] = []
+        for i in range(0, len(article_ids), 200):
+            chunk = article_ids[i : i + 200]
+            got = self.store.articles.get(ids=chunk, include=["metadatas"])
+            committed = {rid: (m or {}).get("hash", "") for rid, m in zip(got["ids"], got["metadatas"] or [],
+                                                                          strict=False)}
+            committed = {rid: h for rid, h in committed.items() if h}
+            offset = 0
+            while committed:
+                page = self.store.passages.get(where={"article_id": {"$in": sorted(committed)}},
+                                               include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+                rows += [r for r in self._rows(page["ids"], page["documents"], page["metadatas"])
+                         if committed.get(r.article_id) == r.hash]
+                if len(page["ids"]) < _PAGE:
+                    break
+                offset += _PAGE
+        return rows
+
+    def _rows(self, ids: list[str], docs: list[str | None], metas: list[dict | None]) -> list[_Row]:
+        out = []
+        texts = []
+        for pid, doc, meta in zip(ids, docs, metas, strict=False):
+            m = meta or {}
+            day = int(m.get("date_ts") or date_ordinal(str(m.get("date", ""))))
+            out.append(_Row(pid, str(m.get("article_id", "")), str(m.get("source", "")), day,
+                            str(m.get("content_hash", ""))))
+            texts.append(f"{m.get('title', '')}\n{doc or ''}")
+        for row, tokens in zip(out, self._tokenize(texts, new_stemmer()), strict=True):
+            row.body = " ".join(tokens)
+        return out
+
+    def _rebuild(self, state: tuple[str, int | None], reason: str) -> None:
+        """Index every passage in Chroma into a new folder, then swap the pointer (others keep the old meanwhile)."""
+        import tantivy
+        from tqdm.auto import tqdm
+
+        token, seq = state
+        log.info("keyword index: full rebuild of %s (%s)", self.path, reason)
+        self.stats.rebuilds += 1
+        self.stats.last_reason = reason
+        self.stats.reasons.append(reason)
+        name = f"idx-{uuid.uuid4().hex[:12]}"
+        target = self.path / name
+        target.mkdir(parents=True)
         try:
-            current = json.loads(pointer.read_text())
-        except (OSError, ValueError):
-            return False
-        if current.get("generation") != gen:
-            return False
-        path = self.folder / current["dir"]
+            index = tantivy.Index(self._schema_(), path=str(target))
+            total = self.store.count_passages()
+            # Entries already logged are in what follows; later ones (or a racing writer's) are caught up after.
+            logged = [c.id for c in self.store.changes_since((seq or 0) - OVERLAP)] if seq is not None else []
+            committed = {rid: r.hash for rid, r in self.store.records().items()}
+            with self._writer(index) as writer, tqdm(total=total, desc="keyword index", unit="passage",
+                                                      disable=None, leave=False) as bar:
+                for ids, docs, metas in self.store.iter_passages(_PAGE):
+                    rows = self._rows(ids, docs, metas)
+                    self._add(writer, [r for r in rows if r.hash and committed.get(r.article_id) == r.hash])
+                    bar.update(len(ids))
+                self._put_state(writer, {"format": FORMAT, "store": self.store.identity(), "token": token,
+                                         "seq": seq or 0, "applied": logged})
+            pointer = self.path / f".current-{name}"
+            pointer.write_text(json.dumps({"dir": name}))
+            os.replace(pointer, self.path / "current")
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        for old in self.path.glob("idx-*"):  # processes still searching one keep its open files (Linux)
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+        index.reload()
+        self._index = (name, index)
+        self._count = self._passages(index)
+
+    # ---- files, writers, state -------------------------------------------------------------------------------
+    def _folder(self) -> Path:
+        """The cache folder, or a private temporary one when it cannot be written (a read-only store)."""
         try:
-            import bm25s
+            self.path.mkdir(parents=True, exist_ok=True)
+            if os.access(self.path, os.W_OK):
+                return self.path
+        except OSError:
+            pass
+        private = Path(tempfile.mkdtemp(prefix="articleqa-keyword-"))
+        atexit.register(shutil.rmtree, private, True)
+        self.path = private / self.path.name
+        self.path.mkdir()
+        return self.path
 
-            bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
-            data = json.loads((path / "passages.json").read_text())
-        except Exception:  # a half-deleted or foreign folder: rebuild instead
-            return False
-        self._install(gen, bm25, data["ids"], data["sources"], data["dates"])
-        return True
+    def _open(self):
+        """The current index (reloaded to its last commit), or None when missing or unreadable."""
+        import tantivy
 
-    def _build(self, gen: str) -> None:
+        try:
+            name = json.loads((self.path / "current").read_text())["dir"]
+            if self._index is None or self._index[0] != name:
+                self._index = (name, tantivy.Index.open(str(self.path / name)))
+            self._index[1].reload()
+            return self._index[1]
+        except Exception as exc:  # noqa: BLE001 - missing, half-deleted or corrupt: rebuild instead
+            log.info("keyword index %s not usable (%s)", self.path, exc)
+            self._index = None
+            return None
+
+    def _schema_(self):
+        if self._schema is None:
+            self._schema = _schema()
+        return self._schema
+
+    @contextmanager
+    def _writer(self, index) -> Iterator[object]:
+        """A tantivy writer whose work is committed when the block ends, rolled back when it raises."""
+        writer = index.writer(heap_size=_HEAP, num_threads=1)
+        try:
+            yield writer
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()  # also drops the writer, which frees tantivy's own writer lock
+
+    def _add(self, writer, rows: list[_Row]) -> None:
+        import tantivy
+
+        for r in rows:
+            writer.add_document(tantivy.Document(pid=r.pid, article=r.article_id, source=r.source.lower(),
+                                                 date=r.date, kind="passage", body=r.body))
+
+    def _put_state(self, writer, state: dict) -> None:
+        import tantivy
+
+        writer.delete_documents_by_term("kind", "state")
+        writer.add_document(tantivy.Document(kind="state", state=json.dumps(state)))
+
+    def _state(self, index) -> dict | None:
+        import tantivy
+
+        try:
+            searcher = index.searcher()
+            hits = searcher.search(tantivy.Query.term_query(self._schema_(), "kind", "state"), 1).hits
+            return json.loads(searcher.doc(hits[0][1])["state"][0]) if hits else None
+        except Exception:  # noqa: BLE001 - an index of another schema or a damaged one
+            return None
+
+    @staticmethod
+    def _passages(index) -> int:
+        return max(0, index.searcher().num_docs - 1)  # less the state document
+
+    def _tokenize(self, texts: list[str], stemmer) -> list[list[str]]:
         import bm25s
 
-        ids: list[str] = []
-        texts: list[str] = []
-        sources: list[str] = []
-        dates: list[int] = []
-        for page_ids, docs, metas in self.store.iter_passages():
-            for pid, doc, meta in zip(page_ids, docs, metas, strict=False):
-                m = meta or {}
-                ids.append(pid)
-                texts.append(f"{m.get('title', '')}\n{doc or ''}")
-                sources.append(str(m.get("source", "")))
-                dates.append(int(m.get("date_ts") or date_ordinal(str(m.get("date", "")))))
-        bm25 = None
-        if ids:
-            # its own stemmer: searches keep theirs meanwhile (PyStemmer objects are not thread-safe)
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=new_stemmer(), show_progress=False)
-            bm25 = bm25s.BM25()
-            bm25.index(tokens, show_progress=False)
-        self._install(gen, bm25, ids, sources, dates)
-        if bm25 is not None:
-            self._save(gen, bm25, ids, sources, dates)
-
-    def _save(self, gen: str, bm25, ids: list[str], sources: list[str], dates: list[int]) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix="gen-", dir=self.folder))
-            bm25.save(str(tmp / "bm25"), show_progress=False)
-            (tmp / "passages.json").write_text(json.dumps({"ids": ids, "sources": sources, "dates": dates}))
-            pointer_tmp = tmp.with_suffix(".pointer")
-            pointer_tmp.write_text(json.dumps({"generation": gen, "dir": tmp.name}))
-            os.replace(pointer_tmp, self.folder / "current")
-            for old in self.folder.glob("gen-*"):
-                if old.is_dir() and old.name != tmp.name:
-                    shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass  # the cache is an optimisation: a read-only disk must not break answering
-
-    def _install(self, gen: str, bm25, ids: list[str], sources: list[str], dates: list[int]) -> None:
-        bm25 = bm25 if ids else None
-        ids = list(ids)
-        src = np.array(sources, dtype=object)
-        dts = np.array(dates, dtype=np.int64)
-        # One assignment, so a search running meanwhile (on the previous index) never mixes two indexes.
-        self._snapshot = (bm25, ids, src, dts)
-        self._bm25, self._ids, self._sources, self._dates = bm25, ids, src, dts
-        self._generation = gen
-
-    def _stem(self):
-        if self._stemmer is None:
-            self._stemmer = new_stemmer()
-        return self._stemmer
+        if not texts:
+            return []
+        return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
 
     # ---- search --------------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._count
 
     def search(
         self, query: str, k: int, source: str | None = None, since: int | None = None, until: int | None = None
     ) -> list[KeywordHit]:
         """Top-k passages by BM25 for `query`, optionally restricted by source and date-ordinal range."""
-        import bm25s
+        import tantivy
 
         self.refresh()
-        bm25, ids, sources, dates = self._snapshot
-        if bm25 is None or not ids:
-            return []
         with self._stem_lock:  # PyStemmer objects are not thread-safe and questions are answered in parallel
-            tokens = bm25s.tokenize([query], stopwords="en", stemmer=self._stem(), show_progress=False,
-                                    return_ids=False)
-        if not tokens or not tokens[0]:
+            if self._stemmer is None:
+                self._stemmer = new_stemmer()
+            tokens = self._tokenize([query], self._stemmer)
+        words = tokens[0] if tokens else []
+        current = self._index
+        if not words or not self._count or current is None:
             return []
-        mask = None
-        if source or since or until:
-            keep = np.ones(len(ids), dtype=bool)
-            if source:
-                keep &= np.array([s.lower() == source.lower() for s in sources], dtype=bool)
-            if since:
-                keep &= dates >= since
-            if until:
-                keep &= (dates <= until) & (dates > 0)
-            if not keep.any():
-                return []
-            mask = keep.astype(np.float32)
-        # bm25s wants vocabulary-filtered tokens; unknown words simply contribute nothing.
-        vocab = bm25.vocab_dict
-        known = [t for t in tokens[0] if t in vocab]
-        if not known:
-            return []
-        docs, scores = bm25.retrieve([known], k=min(k, len(ids)), show_progress=False, weight_mask=mask, n_threads=1)
-        return [KeywordHit(ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+        schema, Q, must = self._schema_(), tantivy.Query, tantivy.Occur.Must
+        clauses = [(must, Q.boolean_query([(tantivy.Occur.Should, Q.term_query(schema, "body", w)) for w in words]))]
+        filters = []
+        if source:
+            filters.append(Q.term_query(schema, "source", source.lower()))
+        if since or until:
+            filters.append(Q.range_query(schema, "date", tantivy.FieldType.Integer, since or None,
+                                         until if until else None))
+        if until:
+            filters.append(Q.range_query(schema, "date", tantivy.FieldType.Integer, 1, None))
+        clauses += [(must, Q.const_score_query(f, 0.0)) for f in filters]  # filters must not change the ranking
+        searcher = current[1].searcher()
+        hits = searcher.search(Q.boolean_query(clauses), k).hits
+        return [KeywordHit(searcher.doc(addr)["pid"][0], float(score)) for score, addr in hits if score > 0]
+
+
+def _seq_of(change_id: str) -> int:
+    try:
+        return int(change_id.split("-")[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

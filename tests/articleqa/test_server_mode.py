@@ -73,6 +73,8 @@ def test_keyword_index_follows_another_process(chroma_server, embedder, tmp_path
     asker = Asker(settings)  # this process's keyword index, built once here
     assert asker.retriever.keywords.search("announced", 5)
     assert not asker.retriever.keywords.search("walrus sanctuary", 5)
+    stats = asker.retriever.keywords.stats
+    built = stats.rebuilds
 
     other = make_article(2)
     other["text"] = "The walrus sanctuary opened near Tromsø on Tuesday, officials said.\n" + other["text"]
@@ -82,13 +84,15 @@ def test_keyword_index_follows_another_process(chroma_server, embedder, tmp_path
                "--quiet", env=env)
     assert done.returncode == 0, done.stderr
 
-    hits = asker.retriever.keywords.search("walrus sanctuary", 5)  # no restart: the generation token changed
+    hits = asker.retriever.keywords.search("walrus sanctuary", 5)  # no restart: caught up from the change log
     assert hits and asker.store.get_passages([hits[0].passage_id])[0].article_id == other["id"]
+    assert stats.rebuilds == built and stats.articles_applied >= 1  # only the new article was read, no full re-read
 
     gone = cli("-m", "articleqa", "articles", "delete", other["id"], "--chroma-url", chroma_server.url,
                "--collection", "cross-process", env=env)
     assert gone.returncode == 0, gone.stderr
     assert not asker.retriever.keywords.search("walrus sanctuary", 5)
+    assert stats.rebuilds == built
 
 
 def test_every_command_accepts_chroma_url(chroma_server, tmp_path):
@@ -108,4 +112,4 @@ def test_every_command_accepts_chroma_url(chroma_server, tmp_path):
 def test_keyword_cache_is_per_server_and_collection(chroma_server, embedder):
     a = KeywordIndex(chroma_server.settings("cache-a"), Asker(chroma_server.settings("cache-a")).store)
     b = KeywordIndex(chroma_server.settings("cache-b"), Asker(chroma_server.settings("cache-b")).store)
-    assert a.folder != b.folder
+    assert a.path != b.path
