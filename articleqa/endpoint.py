@@ -110,7 +110,7 @@ def find(settings: Settings) -> Endpoint | None:
     if folder is None:
         return None
     found = _read(folder / REGISTRY)
-    if found is None or not _alive(found.pid):
+    if found is None or not alive(found.pid):
         return None
     return found
 
@@ -151,11 +151,19 @@ def _read(path: Path) -> Endpoint | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether `pid` runs. A killed process whose parent has not reaped it yet (a zombie: the daemon's parent, the
+    `ask` that started it, is gone, and the init of a container may reap late) still answers kill(0); it counts
+    as dead, or its registry would keep every client from starting a replacement."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(0) is all we know
+    return state not in (b"Z", b"X")

@@ -95,7 +95,16 @@ def remote_answer(settings: Settings, payload: dict[str, Any], start: bool) -> d
     Exits:
         2 with the daemon's one-line message when the store was busy (as an in-process answer would).
     """
-    from articleqa.endpoint import EndpointGone, ask, find, fingerprint, without_reference_date
+    from articleqa.endpoint import (
+        EndpointGone,
+        alive,
+        ask,
+        find,
+        fingerprint,
+        store_folder,
+        withdraw,
+        without_reference_date,
+    )
 
     payload = {**payload, "fingerprint": fingerprint(without_reference_date(settings))}
     endpoint = find(settings)
@@ -106,7 +115,12 @@ def remote_answer(settings: Settings, payload: dict[str, Any], start: bool) -> d
     try:
         status, reply = ask(endpoint, payload, timeout=2 * settings.limits.read_wait + 300)
     except EndpointGone:
-        return None  # it exited meanwhile (idle, killed): this question is answered here
+        # It exited meanwhile (idle, killed). Its stale entry goes, so the next question starts a replacement;
+        # this one is answered here rather than waiting for a model load.
+        folder = store_folder(settings)
+        if folder is not None and not alive(endpoint.pid):
+            withdraw(folder, endpoint.pid)
+        return None
     if status == 503:
         fail(str(reply.get("error", "the store is busy")))
     return reply if status == 200 and isinstance(reply.get("answer"), dict) else None
