@@ -14,8 +14,7 @@ from articleqa.settings import Settings
 from articleqa.text import LRU, NLP_LOCK, nlp, split_sentences, stems, words
 from qa.cite import encode_cached
 from qa.kinds import ANY, CURRENCY, KIND_PATTERNS, KINDS, PERSON_NOUNS, PROPER, Kind
-from qa.more_answers import LIST_KINDS, MoreAnswer, more_answers
-from qa.reader import ReadResult, SpanReader, probability
+from qa.reader import SpanReader, probability
 from qa.reader_features import SentenceView, answerability_features
 from qa.turn import Draft
 
@@ -142,38 +141,14 @@ class ExtractiveAnswerer:
         if read.short is not None:
             lead = keys.index((read.short.sentence, read.short.passage))
             chosen.insert(0, chosen.pop(lead))
-        sentences = [(c.text, c.passage) for c in chosen]
-        for more in self.more(q, read, views, sentences):
-            sentences.insert(1, (more.sentence.text, more.sentence.passage))
         return Draft(
-            sentences=[(t, p + 1) for t, p in sentences[: self.settings.answer.max_answer_sentences]],
+            sentences=[(c.text, c.passage + 1) for c in chosen],
             short_answer=read.short.text if read.short else "",
             score=evidence,
             kind=q.kind,
             short=read.short,
             evidence=views,
         )
-
-    def more(self, q: _Question, read: ReadResult, views: list[SentenceView],
-             shown: list[tuple[str, int]]) -> list[MoreAnswer]:
-        """Further answers of a list question (qa/more_answers.py), from evidence sentences not shown yet: at most
-        one, so the answer stays short."""
-        if q.kind not in LIST_KINDS or not read.ranked:
-            return []
-        if read.short is not None:
-            lead_text, anchor = read.short.sentence, (read.short.start, read.short.end)
-        else:  # the reader's best span of the lead sentence, though too unsure to be shown on its own
-            top = [sp for _, sp in read.ranked if read.sentences[sp.sentence].text == shown[0][0]]
-            if not top:
-                return []
-            lead_text, anchor = shown[0][0], (top[0].start, top[0].end)
-        lead = next((v for v in views if v.text == lead_text), None)
-        others = [v for v in views if (v.text, v.passage) not in shown]
-        if lead is None:
-            return []
-        found = more_answers(q.kind, q.words, q.stems, _stem_one, lead, anchor, others,
-                             lambda texts: encode_cached(self.embedder, texts), PERSON_NOUNS)
-        return found[:1]
 
     def supporting(self, ok: list[_Candidate]) -> list[_Candidate]:
         """The supporting sentences: the best one holding the expected kind of answer, and the next ones within the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,6 @@ class ReadResult:
 
     short: ShortAnswer | None
     ranked: list[tuple[float, SpanCandidate]]
-    sentences: list[SentenceView] = field(default_factory=list)  # what the spans' `sentence` indices point into
 
 
 class SpanReader:
@@ -128,16 +127,15 @@ class SpanReader:
         """
         spans = candidate_spans(sentences)
         if not spans:
-            return ReadResult(None, [], sentences)
+            return ReadResult(None, [])
         x = span_features(question, kind, qstems, qwords, sentences, spans, stem, expected, person_nouns)
         probs = span_probabilities(x, self.weights)
         ranked = sorted(zip(probs.tolist(), spans, strict=True), key=lambda ps: -ps[0])
         p, best = ranked[0]
         if p < self.weights.threshold:
-            return ReadResult(None, ranked, sentences)
+            return ReadResult(None, ranked)
         s = sentences[best.sentence]
-        short = ShortAnswer(best.text, s.text, s.passage, best.start, best.end, round(p, 4))
-        return ReadResult(short, ranked, sentences)
+        return ReadResult(ShortAnswer(best.text, s.text, s.passage, best.start, best.end, round(p, 4)), ranked)
 
 
 def span_probabilities(x: np.ndarray, weights: ReaderWeights) -> np.ndarray:
