@@ -52,6 +52,7 @@ class DuplicateFinder:
         self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.2), num_perm=NUM_PERM, weights=(0.1, 0.9))
         self._sigs: dict[str, np.ndarray] = {}
         self._by_hash: dict[str, str] = {}
+        self._hash_of: dict[str, str] = {}  # the reverse map: removing one article must not scan them all
 
     def add(self, article_id: str, sig: np.ndarray, text_hash: str = "") -> None:
         if article_id in self._sigs:
@@ -59,12 +60,19 @@ class DuplicateFinder:
         self._sigs[article_id] = sig
         self._lsh.insert(article_id, _lean(sig))
         if text_hash:
+            self._forget_hash(article_id)
             self._by_hash[text_hash] = article_id
+            self._hash_of[article_id] = text_hash
 
     def remove(self, article_id: str) -> None:
         if self._sigs.pop(article_id, None) is not None:
             self._lsh.remove(article_id)
-        self._by_hash = {h: a for h, a in self._by_hash.items() if a != article_id}
+        self._forget_hash(article_id)
+
+    def _forget_hash(self, article_id: str) -> None:
+        old = self._hash_of.pop(article_id, None)
+        if old is not None and self._by_hash.get(old) == article_id:
+            del self._by_hash[old]
 
     def find(self, article_id: str, sig: np.ndarray, text_hash: str = "") -> tuple[str, float] | None:
         """The stored article (other than `article_id` itself) this one duplicates, with the similarity."""

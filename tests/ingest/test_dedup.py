@@ -26,3 +26,15 @@ def test_exact_text_hash_and_signature_round_trip():
     assert finder.find("b", dedup.signature("x y z"), text_hash="h1") == ("a", 1.0)
     finder.remove("a")
     assert finder.find("b", sig, text_hash="h1") is None
+
+
+def test_exact_hash_follows_adds_and_removes():
+    finder = dedup.DuplicateFinder(threshold=0.99)
+    other = dedup.signature("x y z")
+    finder.add("a", dedup.signature(STORY), text_hash="h1")
+    finder.add("c", dedup.signature(STORY), text_hash="h1")  # the same text under a second id
+    finder.remove("a")
+    assert finder.find("b", other, text_hash="h1") == ("c", 1.0)
+    finder.add("c", dedup.signature(STORY + " More."), text_hash="h2")  # c changed: h1 no longer names it
+    assert finder.find("b", other, text_hash="h1") is None
+    assert finder.find("b", other, text_hash="h2") == ("c", 1.0)
