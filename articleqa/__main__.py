@@ -1,5 +1,5 @@
 """`python -m articleqa ...` is the `articleqa` command (an entry point, like the console script)."""
 
-from cli.main import main
+from cli.entry import main
 
 main()

@@ -40,10 +40,11 @@ class Endpoint:
     token: str
     fingerprint: str
     role: str  # "daemon" or "chat"
+    code: str = ""  # code_stamp() of the process: a daemon running older code is replaced, not just bypassed
 
     @staticmethod
     def new(port: int, fingerprint: str, role: str) -> Endpoint:
-        return Endpoint(os.getpid(), port, secrets.token_urlsafe(32), fingerprint, role)
+        return Endpoint(os.getpid(), port, secrets.token_urlsafe(32), fingerprint, role, code_stamp())
 
 
 def store_folder(settings: Settings) -> Path | None:
@@ -67,6 +68,12 @@ def fingerprint(settings: Settings) -> str:
     data = settings.model_dump(mode="json")
     data.pop("chat", None)
     data["store"]["path"] = str(Path(settings.store.path).resolve())
+    text = json.dumps(data, sort_keys=True, default=str) + f"|{code_stamp()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def code_stamp() -> str:
+    """The checkout and its newest source file's mtime: changes whenever the code an answer depends on does."""
     root = Path(__file__).resolve().parent.parent
     newest = 0
     for package in _SOURCES:
@@ -75,8 +82,7 @@ def fingerprint(settings: Settings) -> str:
                                     if e.name.endswith(".py"))])
         except OSError:
             continue
-    text = json.dumps(data, sort_keys=True, default=str) + f"|{root}|{newest}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return f"{root}|{newest}"
 
 
 def publish(folder: Path, endpoint: Endpoint) -> Path:
@@ -96,7 +102,7 @@ def publish(folder: Path, endpoint: Endpoint) -> Path:
 def withdraw(folder: Path, pid: int | None = None) -> None:
     """Remove the registry if it names `pid` (default this process): a newer process's entry is left alone."""
     path = folder / REGISTRY
-    found = _read(path)
+    found = read(path)
     if found is not None and found.pid == (pid or os.getpid()):
         try:
             path.unlink()
@@ -109,7 +115,7 @@ def find(settings: Settings) -> Endpoint | None:
     folder = store_folder(settings)
     if folder is None:
         return None
-    found = _read(folder / REGISTRY)
+    found = read(folder / REGISTRY)
     if found is None or not alive(found.pid):
         return None
     return found
@@ -138,7 +144,7 @@ def ask(endpoint: Endpoint, payload: dict[str, Any], timeout: float) -> tuple[in
         conn.close()
 
 
-def _read(path: Path) -> Endpoint | None:
+def read(path: Path) -> Endpoint | None:
     try:
         st = path.stat()
         # Someone else's (or a world-readable) registry is never trusted: it could send our questions anywhere.
@@ -146,7 +152,7 @@ def _read(path: Path) -> Endpoint | None:
             return None
         data = json.loads(path.read_text())
         return Endpoint(int(data["pid"]), int(data["port"]), str(data["token"]), str(data["fingerprint"]),
-                        str(data.get("role", "daemon")))
+                        str(data.get("role", "daemon")), str(data.get("code", "")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -1,5 +1,5 @@
 """`python -m cli ...` is the `articleqa` command."""
 
-from cli.main import main
+from cli.entry import main
 
 main()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +19,9 @@ from cli.common import (
     make_settings,
     parse_date,
 )
+
+if TYPE_CHECKING:
+    from articleqa.settings import Settings
 
 
 def ask_command(
@@ -76,6 +80,8 @@ def ask_command(
                    "reference_date": settings.answer.reference_date}
         reply = remote_answer(settings, payload, start=served == "auto")
         if reply is not None:
+            if reference_date is None:  # the next `ask` here can skip this command's start-up (cli/fast_ask.py)
+                _remember(settings, store, collection)
             _show(reply["answer"], as_json)
             raise typer.Exit(EXIT_REFUSED if reply["refused"] else EXIT_OK)
     from articleqa.lock import busy_reason
@@ -102,6 +108,19 @@ def ask_command(
     answer.timings["store_wait"] = last_wait()
     _show(answer.to_dict(), as_json)
     raise typer.Exit(EXIT_REFUSED if answer.refused else EXIT_OK)
+
+
+def _remember(settings: Settings, store: Path | None, collection: str | None) -> None:
+    import os
+
+    from articleqa.endpoint import fingerprint, store_folder, without_reference_date
+    from cli.fast_ask import client_key, remember
+
+    folder = store_folder(settings)
+    if folder is not None:
+        remember(client_key(os.environ, None if store is None else str(store), collection), folder,
+                 fingerprint(without_reference_date(settings)), settings.answer.reference_date,
+                 timeout=2 * settings.limits.read_wait + 300)
 
 
 def _show(answer: dict, as_json: bool) -> None:

@@ -108,6 +108,8 @@ def remote_answer(settings: Settings, payload: dict[str, Any], start: bool) -> d
 
     payload = {**payload, "fingerprint": fingerprint(without_reference_date(settings))}
     endpoint = find(settings)
+    if endpoint is not None and start and _outdated(endpoint):
+        endpoint = None if _retire(endpoint, settings) else endpoint
     if endpoint is None and start:
         endpoint = start_daemon(settings, payload["fingerprint"])
     if endpoint is None or endpoint.fingerprint != payload["fingerprint"]:
@@ -150,6 +152,31 @@ def start_daemon(settings: Settings, want: str) -> Endpoint | None:
             return None  # it failed (see the log) and no other daemon is starting
         time.sleep(0.1)
     return None
+
+
+def _outdated(endpoint: Endpoint) -> bool:
+    """A daemon started before the code was edited or upgraded answers no client of this checkout again."""
+    from articleqa.endpoint import code_stamp
+
+    return endpoint.role == "daemon" and endpoint.code != code_stamp()
+
+
+def _retire(endpoint: Endpoint, settings: Settings, wait: float = 10.0) -> bool:
+    """Ask an outdated daemon to exit (SIGTERM: it withdraws its registry first); True once it is gone."""
+    from articleqa.endpoint import OWNER_LOCK, alive, store_folder
+
+    folder = store_folder(settings)
+    try:
+        os.kill(endpoint.pid, signal.SIGTERM)
+    except OSError:
+        pass
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        # Gone only once it let go of the owner lock too, or its replacement would find the store still served.
+        if folder is None or not alive(endpoint.pid) or not _held(folder / OWNER_LOCK):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _interrupt(*_: object) -> None:

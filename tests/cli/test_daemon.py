@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from articleqa.endpoint import OWNER_LOCK, REGISTRY
+from articleqa.endpoint import alive as endpoint_alive
 from bench.concurrency import daemon_pid, questions, stop_daemon, write_corpus
 from tests.conftest import REPO
 
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 def cli(*args: str, store: Path, **env: str) -> subprocess.CompletedProcess:
     full = {**os.environ, "ARTICLEQA_STORE_PATH": str(store), "ARTICLEQA_COLLECTION": "daemon",
-            "ARTICLEQA_ASK_SERVER": "auto", "HF_HUB_OFFLINE": "1", **env}
+            "ARTICLEQA_ASK_SERVER": "auto", "HF_HUB_OFFLINE": "1",
+            "XDG_CACHE_HOME": str(store.parent / "xdg-cache"), **env}  # the fast path's notes: this test's own
     return subprocess.run([sys.executable, "-m", "articleqa", *args], cwd=REPO, env=full, capture_output=True,
                           text=True, timeout=600)
 
@@ -34,6 +36,11 @@ def answer(proc: subprocess.CompletedProcess) -> dict:
     data = json.loads(proc.stdout)
     data.pop("timings")
     return data
+
+
+# Exit 99 when the fast path declines (the full command would have run), else its own exit code.
+FAST_ONLY = "import sys; from cli.fast_ask import try_answer; c = try_answer([sys.argv[1], '--json']); " \
+            "sys.exit(99 if c is None else c)"
 
 
 def alive(pid: int) -> bool:
@@ -60,6 +67,13 @@ def test_daemon_answers_like_the_cli_and_follows_a_separate_ingest(tmp_path):
         local = cli("ask", q0, "--json", "--local", store=store)
         assert answer(first) == answer(warm) == answer(local)
         assert cli("ask", q0, store=store).stdout == cli("ask", q0, "--local", store=store).stdout
+        # The full command left a note for this context: the fast path alone (no Typer, no settings) answers it.
+        fast = subprocess.run([sys.executable, "-c", FAST_ONLY, q0], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "ARTICLEQA_STORE_PATH": str(store), "ARTICLEQA_COLLECTION": "daemon",
+                                   "ARTICLEQA_ASK_SERVER": "auto", "HF_HUB_OFFLINE": "1",
+                                   "XDG_CACHE_HOME": str(store.parent / "xdg-cache")}, timeout=120)
+        assert fast.returncode == 0, fast.stderr
+        assert answer(fast) == answer(local)
 
         # Another process ingests an article: the daemon's next answer cites it (it reopened the store).
         more = write_corpus(tmp_path / "more", 4, 1, 8)
@@ -80,6 +94,26 @@ def test_daemon_answers_like_the_cli_and_follows_a_separate_ingest(tmp_path):
     finally:
         stop_daemon(store)
     assert daemon_pid(store) is None
+
+
+def test_a_daemon_running_older_code_is_replaced(tmp_path):
+    store = tmp_path / "store"
+    seed = write_corpus(tmp_path / "seed", 0, 2, 6)
+    assert cli("ingest", *map(str, seed), "--quiet", store=store).returncode == 0
+    q0 = questions(1)[0]
+    try:
+        cli("ask", q0, "--json", store=store)
+        old = daemon_pid(store)
+        assert old is not None
+        # What an edit or upgrade of the checkout leaves behind: a registry whose code is not this checkout's.
+        registry = json.loads((store / REGISTRY).read_text())
+        (store / REGISTRY).write_text(json.dumps({**registry, "code": "an older checkout"}))
+        got = cli("ask", q0, "--json", store=store)
+        assert answer(got) == answer(cli("ask", q0, "--json", "--local", store=store))
+        new = daemon_pid(store)
+        assert new not in (None, old) and not endpoint_alive(old)  # a zombie until init reaps it counts as gone
+    finally:
+        stop_daemon(store)
 
 
 def test_daemon_exits_when_idle_and_off_means_in_process(tmp_path):
