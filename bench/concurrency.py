@@ -46,6 +46,8 @@ class Outcome:
     idle: dict[str, float]
     asks: list[tuple[str, int, float, str]] = field(default_factory=list)  # (question, exit code, seconds, stderr)
     waits: list[float] = field(default_factory=list)  # seconds each question waited for the writer
+    # (end-to-end seconds, the answering process's own total, its writer wait) of each answered question
+    parts: list[tuple[float, float, float]] = field(default_factory=list)
     ingest_rc: int = -1
     ingest_s: float = 0.0
     ingest_err: str = ""
@@ -170,7 +172,9 @@ def _scenario(work: Path, articles: int, loops: int, seed: int, sentences: int, 
             with lock:
                 out.asks.append((q, rc, secs, err.strip().splitlines()[-1] if err.strip() else ""))
                 try:
-                    out.waits.append(float(json.loads(stdout)["timings"].get("store_wait", 0.0)))
+                    timings = json.loads(stdout)["timings"]
+                    out.waits.append(float(timings.get("store_wait", 0.0)))
+                    out.parts.append((secs, float(timings.get("total", 0.0)), out.waits[-1]))
                 except (ValueError, KeyError, TypeError):
                     pass
             i += loops
@@ -233,6 +237,9 @@ def main() -> None:
               f"worst / (2 x idle + 1) = {out.worst_ratio():.2f} (target <= 1)")
     if out.waits:
         print(f"waited for the writer: median {statistics.median(out.waits):.2f} s, max {max(out.waits):.2f} s")
+        # Where the tail comes from: the answer itself, the wait for the writer, or the rest (client start, queue).
+        slowest = ", ".join(f"{e:.2f} (answer {a:.2f}, writer wait {w:.2f})" for e, a, w in sorted(out.parts)[-5:])
+        print(f"slowest five, seconds: {slowest}")
     print(f"store equals a clean run: {out.store_equal} {out.store_diff}")
     for e in refused[:5]:
         print(f"  refused: {e}")
