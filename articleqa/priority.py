@@ -52,3 +52,26 @@ def run_low_priority(fn: Callable[[], T], increment: int, name: str = "articleqa
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
+
+
+class PriorityThread:
+    """One long-lived thread, started now at this thread's priority plus `increment`, that runs the calls given to it.
+
+    Why: `articleqa ingest` runs at a low priority so questions win the CPU, but it also writes the store while
+    holding the data lock that readers wait for. A low-priority writer that busy questions starve holds that lock
+    for seconds (priority inversion); its writes go through a thread made before the ingest lowered itself.
+    """
+
+    def __init__(self, increment: int = 0, name: str = "articleqa-priority"):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name,
+                                        initializer=lower_this_thread, initargs=(increment,))
+        self._pool.submit(lambda: None).result()  # the thread exists from here, with the priority it has now
+
+    def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(*args)` on the thread and return its result (its exception is raised here)."""
+        return self._pool.submit(contextvars.copy_context().run, fn, *args).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -260,7 +260,8 @@ class ChatSettings(BaseModel):
     ingest_nice: int = Field(
         10, ge=0, le=19,
         description="How much lower the CPU priority of an ingest (from the chat or `articleqa ingest`) is than "
-        "answers' (Linux nice increment for the ingest's thread; 0 = equal).",
+        "answers' (Linux nice increment; `articleqa ingest` writes the store from a thread at normal priority, so "
+        "questions waiting for a write are not starved behind it; 0 = equal).",
     )
     ask_server: Literal["auto", "running", "off"] = Field(
         "auto", description="How `articleqa ask` answers on the embedded store: 'auto' through the running chat or "

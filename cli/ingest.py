@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.common import EXIT_OK, EXIT_PARTIAL, CollOpt, StoreOpt, UrlOpt, emit_json, fail, make_settings
+
+if TYPE_CHECKING:
+    from articleqa.settings import Settings
 
 
 def ingest_command(
@@ -56,14 +59,19 @@ def ingest_command(
 
         fail(NEEDS_SERVER)
 
-    from articleqa.priority import lower_this_thread
+    from articleqa.priority import PriorityThread, lower_this_thread
 
     # Questions (the chat, the answer daemon) must win the CPU over a feed ingest; threads torch starts from here on
     # inherit the lower priority. The main thread itself, so the input budget's SIGALRM still interrupts the work.
-    lower_this_thread(settings.chat.ingest_nice)
+    # Its store writes, which readers wait for, go through a thread made before the lowering (articleqa/priority.py),
+    # and Chroma's own threads start from it too.
+    writer = PriorityThread(0, "articleqa-write") if workers == 1 else None
     try:
         with store_lock(settings, "articleqa ingest"):
-            report = run_with_progress(settings, inputs, quiet=quiet or as_json, workers=workers)
+            if writer is not None:
+                writer.call(_open_store, settings)
+            lower_this_thread(settings.chat.ingest_nice)
+            report = run_with_progress(settings, inputs, quiet=quiet or as_json, workers=workers, writer=writer)
     except StoreError as exc:
         fail(str(exc))
     if as_json:
@@ -71,3 +79,12 @@ def ingest_command(
     if not report.items:
         fail("no inputs found")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+def _open_store(settings: Settings) -> None:
+    """Open the Chroma client (kept by chromadb for the process), so its worker threads get this thread's priority."""
+    from articleqa.rwlock import writing
+    from articleqa.store import open_client
+
+    with writing(settings):  # opening may create the store: a write
+        open_client(settings)

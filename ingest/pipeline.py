@@ -11,6 +11,7 @@ from typing import Any
 from articleqa.embed import Embedder, get_embedder
 from articleqa.limits import BudgetExceeded, budget
 from articleqa.models import Article, Passage
+from articleqa.priority import PriorityThread
 from articleqa.rwlock import StoreWriting, writing
 from articleqa.settings import Settings
 from articleqa.store import ArticleRecord, ArticleWrite, EmbeddingError, Store, StoreError, one_line
@@ -84,8 +85,11 @@ class _Pending:
 class Ingestor:
     """Runs ingest against one store. Re-running on unchanged input embeds nothing."""
 
-    def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None,
+                 writer: PriorityThread | None = None):
+        """`writer`: a thread at normal priority for the store writes of an ingest that runs at a low one."""
         self.settings = settings
+        self.writer = writer
         self.embedder = embedder or get_embedder(settings)
         if store is None:
             with writing(settings):  # opening may create the collections: a write
@@ -226,7 +230,10 @@ class Ingestor:
         report.embed_seconds += time.perf_counter() - t
         try:
             with writing(self.settings):
-                self._write(queue, vectors, report, settle)
+                if self.writer is not None:
+                    self.writer.call(self._write, queue, vectors, report, settle)
+                else:
+                    self._write(queue, vectors, report, settle)
         except StoreWriting as exc:  # a stuck reader: these articles fail, the next run stores them
             for item in queue:
                 settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title,

@@ -8,17 +8,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from articleqa.priority import PriorityThread
 from articleqa.safe_text import one_line_safe
 from articleqa.settings import Settings
 from ingest.pipeline import Ingestor, IngestReport, ItemResult
 
 
-def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False, workers: int = 1) -> IngestReport:
+def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False, workers: int = 1,
+                      writer: PriorityThread | None = None) -> IngestReport:
     """Ingest `inputs`, drawing progress on stderr unless `quiet`; errors are always printed.
 
     Args:
         workers: more than 1 embeds and stores on that many worker processes (ingest/parallel.py; needs a Chroma
             server), with this one bar and summary for all of them.
+        writer: with one worker, the normal-priority thread for the store writes (see Ingestor).
     Returns:
         The run's report (its summary line is printed too).
     """
@@ -28,7 +31,7 @@ def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False
 
         ingestor: Ingestor = ParallelIngestor(settings, workers)
     else:
-        ingestor = Ingestor(settings)
+        ingestor = Ingestor(settings, writer=writer)
     start = time.perf_counter()
     progress = Progress(
         SpinnerColumn(),
