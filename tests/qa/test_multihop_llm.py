@@ -132,3 +132,26 @@ def test_extractive_mode_never_asks_the_llm(asker: Asker) -> None:
     asker.answerers.multihop_llm.chat_model = model
     answer = asker.ask(Request(COMPARE, mode="extractive"))
     assert answer.mode == "multihop" and answer.short_answer == "Yes" and model.prompts == []
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_real_local_model_answers_or_falls_back_with_valid_citations(asker: Asker) -> None:
+    pytest.importorskip("xllamacpp")
+    from qa.generative import make_chat_model
+    from qa.local_llm import LocalLLMError, LocalLLMServer, packaged_model_path
+    from qa.multihop_llm import REPLY_TOKENS
+
+    try:
+        gguf = packaged_model_path("smollm2")  # the fast packaged model: this checks the route, not its accuracy
+    except LocalLLMError as exc:
+        pytest.skip(str(exc))
+    settings = asker.settings.with_overrides(llm_timeout=60, llm_max_tokens=REPLY_TOKENS)
+    component = asker.answerers.multihop_llm
+    with LocalLLMServer(gguf, context=2048) as server:
+        component.chat_model = make_chat_model(settings, server.base_url)
+        answers = [asker.ask(Request(q, mode="llm")) for q in (COMPARE, WHICH)]
+    for a in answers:
+        assert a.mode in {"llm", "multihop"} and invalid_citations(a) == []
+        assert a.refused or (a.short_answer and a.citations)
+        assert a.mode == "llm" or a.refused or any("multi-article answer" in n for n in a.notices)

@@ -1,0 +1,149 @@
+"""The LLM route for multi-article questions against the extractive one, on the same stratified MultiHop-RAG sample.
+
+Three steps (see bench/README.md, MultiHop section):
+
+    python bench/multihop_llm.py sample                      # bench/out/multihop-dev-b-s40.jsonl, 10 per type
+    articleqa eval bench/out/multihop-dev-b-s40.jsonl --store S --json bench/out/mhllm-ext.json
+    articleqa eval bench/out/multihop-dev-b-s40.jsonl --store S --mode llm --json bench/out/mhllm-llm.json
+    python bench/multihop_llm.py compare bench/out/mhllm-ext.json bench/out/mhllm-llm.json
+    python bench/multihop_llm.py tokens --store S            # prompt tokens of the LLM route (no generation)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.multihop_latency import percentile  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+SAMPLE = OUT / "multihop-dev-b-s40.jsonl"
+
+
+def sample(questions: Path, per_type: int, seed: int, out: Path) -> None:
+    """Write `per_type` random questions of each type (same header, so the same eval collection)."""
+    lines = [json.loads(x) for x in questions.read_text(encoding="utf-8").splitlines() if x.strip()]
+    header, rows = (lines[0], lines[1:]) if "testset" in lines[0] else ({}, lines)
+    rng = random.Random(seed)
+    picked = []
+    for kind in sorted({r["question_type"] for r in rows}):
+        group = [r for r in rows if r["question_type"] == kind]
+        picked += sorted(rng.sample(group, min(per_type, len(group))), key=lambda r: r["qid"])
+    out.write_text("\n".join(json.dumps(x) for x in ([header] if header else []) + picked) + "\n", encoding="utf-8")
+    print(f"{out}: {len(picked)} questions, {per_type} per type, seed {seed}")
+
+
+def _kind(item: dict) -> str:
+    return next((t for t in item.get("tags", []) if t != "multihop"), "?").removesuffix("_query")
+
+
+def outcome(item: dict) -> str:
+    """What answered an item: the LLM ("llm"), the extractive code after an unusable LLM reply ("fallback"), the
+    extractive code alone ("multihop": the LLM was not asked), or an error."""
+    got = item.get("got") or {}
+    if not got:
+        return "error"
+    if got["mode"] == "llm":
+        return "llm refused" if got["refused"] else "llm"
+    return "fallback" if any("LLM" in n for n in got.get("notices", [])) else got["mode"]
+
+
+def compare(paths: list[Path]) -> None:
+    """Per type and overall: accuracy, null refusals, false refusals, total seconds p50/p95, for each report."""
+    print("| run | type | n | accuracy | null refused | false refusals | total p50 s | p95 s | LLM call p50 s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        items = json.loads(path.read_text())["items"]
+        by: dict[str, list[dict]] = defaultdict(list)
+        for it in items:
+            by[_kind(it)].append(it)
+        by["all"] = items
+        for kind, group in by.items():
+            sc = [it["scores"] for it in group]
+            acc = [s["accuracy"] for s in sc if s.get("accuracy") is not None]
+            null = [float(s["refused"]) for s in sc if not s["answerable"]]
+            false = [float(s["refused"]) for s in sc if s["answerable"]]
+            total = [s["timings"]["total"] for s in sc if "total" in s.get("timings", {})]
+            gen = [s["timings"]["generate"] for s in sc if "generate" in s.get("timings", {})]
+
+            def f(v: list[float]) -> str:
+                return f"{statistics.mean(v):.3f}" if v else "-"
+
+            call = f"{percentile(gen, 0.5):.2f}" if gen else "-"
+            print(f"| {path.stem} | {kind} | {len(group)} | {f(acc)} | {f(null)} | {f(false)} | "
+                  f"{percentile(total, 0.5):.2f} | {percentile(total, 0.95):.2f} | {call} |")
+        print(f"{path.stem}: outcomes {dict(Counter(outcome(it) for it in items))}")
+    if len(paths) == 2:
+        a, b = (json.loads(p.read_text())["items"] for p in paths)
+        same = sum(1 for x, y in zip(a, b, strict=True)
+                   if (x["got"] or {}).get("answer") == (y["got"] or {}).get("answer"))
+        flips = Counter((x["scores"]["accuracy"], y["scores"]["accuracy"]) for x, y in zip(a, b, strict=True))
+        print(f"identical answers: {same} of {len(a)}; accuracy (first, second) pairs: {dict(flips)}")
+
+
+def tokens(store: Path, questions: Path) -> None:
+    """Prompt tokens of the LLM route for every sample question it would ask the LLM (as the server counts them)."""
+    from articleqa.settings import Settings, offline_environment
+
+    offline_environment()
+    from bench.llm_reader import count_tokens
+    from evaluation.runner import eval_collection_name
+    from evaluation.testset import load_testset
+    from qa.ask import Asker, Request
+    from qa.generative import resolve_llm
+    from qa.multihop import PlanRetrieval
+    from qa.multihop_llm import answer_kind, messages, select_evidence
+
+    testset = load_testset(questions)
+    settings = Settings().with_overrides(store_path=store, collection=eval_collection_name(testset.corpus, Settings()))
+    asker = Asker(settings)
+    base = resolve_llm(settings)
+    answerer = asker.answerers.multihop.answerer
+    counts: dict[str, list[int]] = defaultdict(list)
+    for it in testset.items:
+        turn = asker.prepare(Request(it.question, mode="llm"))
+        if turn.plan is None:
+            continue
+        retrieval = PlanRetrieval(turn.passages, turn.groups)
+        result = answerer.run(turn.plan, retrieval)
+        if result.refused:
+            continue
+        shown = select_evidence([r for _, r in answerer.ranked_evidence(turn.plan, retrieval)], result)
+        n = count_tokens(base, messages(it.question, answer_kind(turn.plan), shown))
+        counts[next((t for t in it.tags if t != "multihop"), "?")].append(n)
+        counts["all"].append(n)
+    for k, v in counts.items():
+        print(f"{k}: {len(v)} prompts, tokens median {statistics.median(v):.0f}, min {min(v)}, max {max(v)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sample", help="Write the stratified sample.")
+    s.add_argument("--questions", type=Path, default=OUT / "multihop-dev-b.jsonl")
+    s.add_argument("--per-type", type=int, default=10)
+    s.add_argument("--seed", type=int, default=12)
+    s.add_argument("--out", type=Path, default=SAMPLE)
+    c = sub.add_parser("compare", help="Per-type table of `articleqa eval --json` reports.")
+    c.add_argument("reports", nargs="+", type=Path)
+    t = sub.add_parser("tokens", help="Prompt tokens of the LLM route on the sample.")
+    t.add_argument("--store", type=Path, required=True)
+    t.add_argument("--questions", type=Path, default=SAMPLE)
+    args = ap.parse_args()
+    if args.cmd == "sample":
+        sample(args.questions, args.per_type, args.seed, args.out)
+    elif args.cmd == "compare":
+        compare(args.reports)
+    else:
+        tokens(args.store, args.questions)
+
+
+if __name__ == "__main__":
+    main()
