@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from articleqa.models import Passage
 from evaluation.metrics import invalid_citations
-from ingest.pipeline import Ingestor
 from qa.ask import Asker, Request
 from qa.multihop_llm import INSUFFICIENT, PER_SOURCE, Shown, verify
-from tests.qa.test_multihop import ARTICLES
+from tests.qa import test_multihop
 
 COMPARE = ("Do the Harbour Gazette article on ferry fares and the Valley Times report on bus fares both say that "
            "fares rose?")
 WHICH = "Which company, reported by both the Harbour Gazette and the Valley Times, raised its prices?"
-
-
-@pytest.fixture(scope="module")
-def asker(tmp_path_factory, embedder):
-    from articleqa.settings import Settings
-
-    folder = tmp_path_factory.mktemp("multihop-llm")
-    corpus = folder / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps(a) for a in ARTICLES) + "\n")
-    settings = Settings(store_path=folder / "store", collection="multihop")
-    assert Ingestor(settings, embedder=embedder).run([str(corpus)]).counts()["added"] == 3
-    return Asker(settings)
+asker = test_multihop.asker  # the same three-article store (a fixture of this module too)
 
 
 class Recorder:
