@@ -3,6 +3,8 @@
 Three steps (see bench/README.md, MultiHop section):
 
     python bench/multihop_llm.py sample                      # bench/out/multihop-dev-b-s40.jsonl, 10 per type
+    python bench/multihop_llm.py sample --seed 13 --skip bench/out/multihop-dev-b-s40.jsonl \
+        --out bench/out/multihop-dev-b-s40b.jsonl            # a second, disjoint 40
     articleqa eval bench/out/multihop-dev-b-s40.jsonl --store S --json bench/out/mhllm-ext.json
     articleqa eval bench/out/multihop-dev-b-s40.jsonl --store S --mode llm --json bench/out/mhllm-llm.json
     python bench/multihop_llm.py compare bench/out/mhllm-ext.json bench/out/mhllm-llm.json
@@ -27,10 +29,17 @@ OUT = Path(__file__).resolve().parent / "out"
 SAMPLE = OUT / "multihop-dev-b-s40.jsonl"
 
 
-def sample(questions: Path, per_type: int, seed: int, out: Path) -> None:
-    """Write `per_type` random questions of each type (same header, so the same eval collection)."""
-    lines = [json.loads(x) for x in questions.read_text(encoding="utf-8").splitlines() if x.strip()]
-    header, rows = (lines[0], lines[1:]) if "testset" in lines[0] else ({}, lines)
+def _rows(path: Path) -> tuple[dict, list[dict]]:
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return (lines[0], lines[1:]) if "testset" in lines[0] else ({}, lines)
+
+
+def sample(questions: Path, per_type: int, seed: int, out: Path, skip: Path | None = None) -> None:
+    """Write `per_type` random questions of each type (same header, so the same eval collection), leaving out
+    those of `skip` (an earlier sample)."""
+    header, rows = _rows(questions)
+    taken = {r["qid"] for r in _rows(skip)[1]} if skip else set()
+    rows = [r for r in rows if r["qid"] not in taken]
     rng = random.Random(seed)
     picked = []
     for kind in sorted({r["question_type"] for r in rows}):
@@ -45,14 +54,17 @@ def _kind(item: dict) -> str:
 
 
 def outcome(item: dict) -> str:
-    """What answered an item: the LLM ("llm"), the extractive code after an unusable LLM reply ("fallback"), the
-    extractive code alone ("multihop": the LLM was not asked), or an error."""
+    """Who answered an item: "<mode> (LLM not asked)" (no LLM call: the extractive code refused, or no LLM mode),
+    "llm answer", "llm insufficient" (the LLM's refusal), "<mode> fallback" (an LLM reply our code rejected), or an
+    error."""
     got = item.get("got") or {}
     if not got:
         return "error"
+    if "generate" not in item["scores"].get("timings", {}):
+        return f"{got['mode']} (LLM not asked)"
     if got["mode"] == "llm":
-        return "llm refused" if got["refused"] else "llm"
-    return "fallback" if any("LLM" in n for n in got.get("notices", [])) else got["mode"]
+        return "llm insufficient" if got["refused"] else "llm answer"
+    return f"{got['mode']} fallback"
 
 
 def compare(paths: list[Path]) -> None:
@@ -131,6 +143,7 @@ def main() -> None:
     s.add_argument("--per-type", type=int, default=10)
     s.add_argument("--seed", type=int, default=12)
     s.add_argument("--out", type=Path, default=SAMPLE)
+    s.add_argument("--skip", type=Path, help="Leave out the questions of this earlier sample.")
     c = sub.add_parser("compare", help="Per-type table of `articleqa eval --json` reports.")
     c.add_argument("reports", nargs="+", type=Path)
     t = sub.add_parser("tokens", help="Prompt tokens of the LLM route on the sample.")
@@ -138,7 +151,7 @@ def main() -> None:
     t.add_argument("--questions", type=Path, default=SAMPLE)
     args = ap.parse_args()
     if args.cmd == "sample":
-        sample(args.questions, args.per_type, args.seed, args.out)
+        sample(args.questions, args.per_type, args.seed, args.out, args.skip)
     elif args.cmd == "compare":
         compare(args.reports)
     else:
