@@ -9,6 +9,7 @@ Three steps (see bench/README.md, MultiHop section):
     articleqa eval bench/out/multihop-dev-b-s40.jsonl --store S --mode llm --json bench/out/mhllm-llm.json
     python bench/multihop_llm.py compare bench/out/mhllm-ext.json bench/out/mhllm-llm.json
     python bench/multihop_llm.py tokens --store S            # prompt tokens of the LLM route (no generation)
+    python bench/multihop_llm.py eval --store S --per-source 1 --json bench/out/mhllm-llm-1.json   # one per report
 """
 
 from __future__ import annotations
@@ -100,7 +101,23 @@ def compare(paths: list[Path]) -> None:
         print(f"identical answers: {same} of {len(a)}; accuracy (first, second) pairs: {dict(flips)}")
 
 
-def tokens(store: Path, questions: Path) -> None:
+def run(store: Path, questions: Path, per_source: int, out: Path) -> None:
+    """`articleqa eval --mode llm` on the sample with `per_source` sentences per report in the LLM's prompt."""
+    from articleqa.settings import Settings, offline_environment
+
+    offline_environment()
+    from evaluation.report import write_json
+    from evaluation.runner import run_eval
+    from evaluation.testset import load_testset
+    from qa.multihop_llm import MultiHopLLMComponent
+
+    MultiHopLLMComponent.per_source = per_source
+    report = run_eval(load_testset(questions), Settings().with_overrides(store_path=store), mode="llm", progress=False)
+    write_json(report.to_dict(), out, None)
+    print(f"wrote {out}")
+
+
+def tokens(store: Path, questions: Path, per_source: int) -> None:
     """Prompt tokens of the LLM route for every sample question it would ask the LLM (as the server counts them)."""
     from articleqa.settings import Settings, offline_environment
 
@@ -127,7 +144,7 @@ def tokens(store: Path, questions: Path) -> None:
         result = answerer.run(turn.plan, retrieval)
         if result.refused:
             continue
-        shown = select_evidence([r for _, r in answerer.ranked_evidence(turn.plan, retrieval)], result)
+        shown = select_evidence([r for _, r in answerer.ranked_evidence(turn.plan, retrieval)], result, per_source)
         n = count_tokens(base, messages(it.question, answer_kind(turn.plan), shown))
         counts[next((t for t in it.tags if t != "multihop"), "?")].append(n)
         counts["all"].append(n)
@@ -149,13 +166,21 @@ def main() -> None:
     t = sub.add_parser("tokens", help="Prompt tokens of the LLM route on the sample.")
     t.add_argument("--store", type=Path, required=True)
     t.add_argument("--questions", type=Path, default=SAMPLE)
+    t.add_argument("--per-source", type=int, default=2, help="Sentences per named report.")
+    r = sub.add_parser("eval", help="The llm-mode evaluation with another number of sentences per report.")
+    r.add_argument("--store", type=Path, required=True)
+    r.add_argument("--questions", type=Path, default=SAMPLE)
+    r.add_argument("--per-source", type=int, default=1, help="Sentences per named report.")
+    r.add_argument("--json", type=Path, required=True, help="Where to write the report.")
     args = ap.parse_args()
     if args.cmd == "sample":
         sample(args.questions, args.per_type, args.seed, args.out, args.skip)
     elif args.cmd == "compare":
         compare(args.reports)
+    elif args.cmd == "eval":
+        run(args.store, args.questions, args.per_source, args.json)
     else:
-        tokens(args.store, args.questions)
+        tokens(args.store, args.questions, args.per_source)
 
 
 if __name__ == "__main__":

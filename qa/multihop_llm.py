@@ -168,6 +168,7 @@ class MultiHopLLMComponent:
     code verifies the reply and otherwise gives the extractive answer."""
 
     mode = "llm"
+    per_source = PER_SOURCE  # sentences shown per named report (bench/multihop_llm.py compares 1 and 2)
 
     def __init__(self, settings: Settings, extractive: MultiHopComponent, chat_model: BaseChatModel | None = None):
         self.settings = settings
@@ -213,7 +214,7 @@ class MultiHopLLMComponent:
         answerer = self.extractive.answerer
         fallback = answerer.run(plan, retrieval)
         shown = [] if fallback.refused else select_evidence(
-            [r for _, r in answerer.ranked_evidence(plan, retrieval)], fallback)
+            [r for _, r in answerer.ranked_evidence(plan, retrieval)], fallback, self.per_source)
         turn.timings["extract"] = time.perf_counter() - t
         if fallback.refused or not shown:  # a named report without evidence: the LLM is never asked
             yield self.extractive.draft(fallback, passages)
