@@ -68,12 +68,19 @@ def outcome(item: dict) -> str:
     return f"{got['mode']} fallback"
 
 
-def compare(paths: list[Path]) -> None:
-    """Per type and overall: accuracy, null refusals, false refusals, total seconds p50/p95, for each report."""
-    print("| run | type | n | accuracy | null refused | false refusals | total p50 s | p95 s | LLM call p50 s |")
+def _items(spec: str) -> list[dict]:
+    """The items of one report, or of several pooled ("a.json+b.json")."""
+    return [it for p in spec.split("+") for it in json.loads(Path(p).read_text())["items"]]
+
+
+def compare(paths: list[str]) -> None:
+    """Per type and overall: accuracy, null refusals, false refusals, total seconds p50/p95, for each report (or
+    pool of reports joined by "+")."""
+    print("| run | type | n | accuracy | null refused | false refusals | total p50 s | p95 s | LLM call p50 / p95 s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for path in paths:
-        items = json.loads(path.read_text())["items"]
+        items = _items(path)
+        name = "+".join(Path(p).stem for p in path.split("+"))
         by: dict[str, list[dict]] = defaultdict(list)
         for it in items:
             by[_kind(it)].append(it)
@@ -89,12 +96,12 @@ def compare(paths: list[Path]) -> None:
             def f(v: list[float]) -> str:
                 return f"{statistics.mean(v):.3f}" if v else "-"
 
-            call = f"{percentile(gen, 0.5):.2f}" if gen else "-"
-            print(f"| {path.stem} | {kind} | {len(group)} | {f(acc)} | {f(null)} | {f(false)} | "
+            call = f"{percentile(gen, 0.5):.2f} / {percentile(gen, 0.95):.2f}" if gen else "-"
+            print(f"| {name} | {kind} | {len(group)} | {f(acc)} | {f(null)} | {f(false)} | "
                   f"{percentile(total, 0.5):.2f} | {percentile(total, 0.95):.2f} | {call} |")
-        print(f"{path.stem}: outcomes {dict(Counter(outcome(it) for it in items))}")
+        print(f"{name}: outcomes {dict(Counter(outcome(it) for it in items))}")
     if len(paths) == 2:
-        a, b = (json.loads(p.read_text())["items"] for p in paths)
+        a, b = (_items(p) for p in paths)
         same = sum(1 for x, y in zip(a, b, strict=True)
                    if (x["got"] or {}).get("answer") == (y["got"] or {}).get("answer"))
         flips = Counter((x["scores"]["accuracy"], y["scores"]["accuracy"]) for x, y in zip(a, b, strict=True))
@@ -162,7 +169,7 @@ def main() -> None:
     s.add_argument("--out", type=Path, default=SAMPLE)
     s.add_argument("--skip", type=Path, help="Leave out the questions of this earlier sample.")
     c = sub.add_parser("compare", help="Per-type table of `articleqa eval --json` reports.")
-    c.add_argument("reports", nargs="+", type=Path)
+    c.add_argument("reports", nargs="+", help="--json reports; a+b pools two.")
     t = sub.add_parser("tokens", help="Prompt tokens of the LLM route on the sample.")
     t.add_argument("--store", type=Path, required=True)
     t.add_argument("--questions", type=Path, default=SAMPLE)
