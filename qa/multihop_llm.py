@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from articleqa.models import Passage
 from articleqa.settings import Settings
 from qa.generative import LLMUnavailable, _defuse, make_chat_model, resolve_llm, stream_with_deadline
-from qa.multihop import NOT_ENOUGH, MultiHopComponent, MultiHopResult, PlanRetrieval, number_sentences
+from qa.multihop import NOT_ENOUGH, Evidence, MultiHopComponent, MultiHopResult, PlanRetrieval, number_sentences
 from qa.plan import Plan
 from qa.turn import Draft, Turn
 
@@ -78,7 +78,7 @@ def answer_kind(plan: Plan) -> str:
     return plan.answer_kind if plan.answer_kind in _ASK else "yes_no"
 
 
-def select_evidence(ranked: list[list], cited: MultiHopResult, per_source: int = PER_SOURCE) -> list[Shown]:
+def select_evidence(ranked: list[list[Evidence]], cited: MultiHopResult, per_source: int = PER_SOURCE) -> list[Shown]:
     """Up to `per_source` sentences per plan step, in step order, no sentence twice: the step's best claim
     sentence, the sentence the extractive answer cites for that step (for a which/who question, the one naming its
     entity), then the runner-up.
