@@ -134,11 +134,15 @@ class Answerers:
 
             self.llm = SpanLLMAnswerer(settings, self.extractive)
         self.multihop: Answerer | None = None  # qa.multihop.MultiHopComponent, plugged in by the Asker
+        self.multihop_llm: Answerer | None = None  # qa.multihop_llm.MultiHopLLMComponent, its `--mode llm` route
 
     def select(self, turn: Turn) -> Answerer:
         """Record questions read the article's record (when anything was found); questions the plan found to be
-        about several reports go to the multi-article answerer; else the mode's answerer."""
+        about several reports go to the multi-article answerer (its LLM route in llm mode); else the mode's
+        answerer."""
         if turn.plan is not None and self.multihop is not None:
+            if turn.mode == "llm" and self.multihop_llm is not None:
+                return self.multihop_llm
             return self.multihop
         if turn.record_field and turn.passages:
             return RecordAnswerer(turn.record_field)

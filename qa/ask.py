@@ -60,6 +60,9 @@ class Asker:
 
         self.answerers.multihop = MultiHopComponent(
             self.embedder, self.plan, lambda w: bool(self.retriever.keywords.search(w, 1)))
+        from qa.multihop_llm import MultiHopLLMComponent
+
+        self.answerers.multihop_llm = MultiHopLLMComponent(settings, self.answerers.multihop)
 
     # ---- public API ------------------------------------------------------------------------------------------
     def ask(self, request: Request | str) -> Answer:

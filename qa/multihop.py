@@ -180,29 +180,35 @@ class MultiHopAnswerer:
 
     # ---- evidence per step -------------------------------------------------------------------------------------
     def evidence(self, plan: Plan, retrieval: PlanRetrieval) -> list[Evidence]:
-        """Each step's claim sentence: the sentence of its passages that best supports its piece of the question.
+        """Each step's claim sentence: the sentence of its passages that best supports its piece of the question
+        (an Evidence without a passage for a step whose passages hold no sentence)."""
+        return [ranked[0] if ranked else Evidence(i, None, claim=claim)
+                for i, (claim, ranked) in enumerate(self.ranked_evidence(plan, retrieval))]
+
+    def ranked_evidence(self, plan: Plan, retrieval: PlanRetrieval) -> list[tuple[str, list[Evidence]]]:
+        """Per step, its claim and its candidate claim sentences, best first.
 
         The steps' candidate sentences are embedded in one batch (one model call per question, not per step); a
-        "which/who" question only needs to know that each report has sentences, so nothing is embedded for it.
+        "which/who" question only needs to know that each report has sentences, so nothing is embedded for it and
+        its candidates keep their lexical order.
         """
         claims = [s.query if not plan.claims else _claim_text(plan, i) for i, s in enumerate(plan.steps)]
         fronts = [self._front(c, retrieval.groups[i]) for i, c in enumerate(claims)]
         if plan.answer_kind == "name":
-            return [Evidence(i, f[0][1], f[0][2], round(f[0][0], 4), c, f[0][0]) if f else Evidence(i, None, claim=c)
+            return [(c, [Evidence(i, p, s, round(r, 4), c, r) for r, p, s in f])
                     for i, (c, f) in enumerate(zip(claims, fronts, strict=True))]
         texts = list(dict.fromkeys([*claims, *(s for f in fronts for _, _, s in f)]))
         vecs = encode_cached(self.embedder, texts) if texts else np.zeros((0, 0))
         row = {t: vecs[n] for n, t in enumerate(texts)}
         out = []
         for i, (claim, front) in enumerate(zip(claims, fronts, strict=True)):
-            if not front:
-                out.append(Evidence(i, None, claim=claim))
-                continue
             cos = np.array([row[s] @ row[claim] for _, _, s in front])
             dense = np.clip((cos - 0.1) / 0.6, 0, 1)
-            scored = [(0.5 * float(d) + 0.5 * r, p, s, r, float(d)) for (r, p, s), d in zip(front, dense, strict=True)]
-            value, p, sent, lex, d = max(scored, key=lambda x: x[0])
-            out.append(Evidence(i, p, sent, round(value, 4), claim, lex, d))
+            scored = [Evidence(i, p, s, round(0.5 * float(d) + 0.5 * r, 4), claim, r, float(d))
+                      for (r, p, s), d in zip(front, dense, strict=True)]
+            # Stable sort on the unrounded value: the first of equals wins, as max() picked it before.
+            order = sorted(range(len(scored)), key=lambda n: -(0.5 * float(dense[n]) + 0.5 * front[n][0]))
+            out.append((claim, [scored[n] for n in order]))
         return out
 
     def _front(self, claim: str, passages: list[Passage]) -> list[tuple[float, Passage, str]]:
@@ -421,15 +427,25 @@ class MultiHopComponent:
         yield draft
 
     def _draft(self, plan: Plan, retrieval: PlanRetrieval, passages: list[Passage]) -> Draft:
-        result = self.answerer.run(plan, retrieval)
+        return self.draft(self.answerer.run(plan, retrieval), passages)
+
+    def draft(self, result: MultiHopResult, passages: list[Passage]) -> Draft:
+        """The Draft of a MultiHopResult, its sentences numbered into `passages` (extended where needed)."""
         if result.refused:
             return Draft(refused=True, reason=result.reason, mode=self.mode)
-        ids = [p.id for p in passages]
-        sentences = []
-        for sent, n in result.sentences:
-            p = result.passages[n - 1]
-            if p.id not in ids:
-                passages.append(p)
-                ids.append(p.id)
-            sentences.append((sent, ids.index(p.id) + 1))
-        return Draft(sentences=sentences, short_answer=result.short_answer, lead=result.lead, mode=self.mode)
+        pairs = [(sent, result.passages[n - 1]) for sent, n in result.sentences]
+        return Draft(sentences=number_sentences(pairs, passages), short_answer=result.short_answer, lead=result.lead,
+                     mode=self.mode)
+
+
+def number_sentences(pairs: list[tuple[str, Passage]], passages: list[Passage]) -> list[tuple[str, int]]:
+    """(sentence, 1-based number in `passages`) for each (sentence, its passage); a passage that only its step found
+    is appended to `passages`, so the numbers stay valid for the citation checker."""
+    ids = [p.id for p in passages]
+    out = []
+    for sent, p in pairs:
+        if p.id not in ids:
+            passages.append(p)
+            ids.append(p.id)
+        out.append((sent, ids.index(p.id) + 1))
+    return out
