@@ -216,19 +216,25 @@ class GoldResolver:
 
 # ---- corpus ------------------------------------------------------------------------------------------------------
 def corpus_fingerprint(corpus: Path, settings: Settings) -> str:
-    """A hash of the corpus files (path, size, mtime) and the settings that shape what ingest stores."""
+    """A hash of the corpus files (path, name and content) and the settings that shape what ingest stores.
+
+    Content, not modification times: a corpus copied again unchanged (a fresh checkout, a re-synced data folder)
+    reuses its collection instead of being ingested again (45 minutes for MultiHop-RAG's 609 articles here); hashing
+    is about 1 s per GB.
+    """
     corpus = corpus.resolve()
     files = sorted(p for p in corpus.rglob("*") if p.is_file()) if corpus.is_dir() else [corpus]
     h = hashlib.sha1(str(corpus).encode())
     for p in files:
-        st = p.stat()
-        h.update(f"{p.relative_to(corpus) if corpus.is_dir() else p.name}|{st.st_size}|{st.st_mtime_ns}".encode())
+        h.update(f"{p.relative_to(corpus) if corpus.is_dir() else p.name}|".encode())
+        with p.open("rb") as fh:
+            h.update(hashlib.file_digest(fh, "sha1").digest())
     h.update(f"{settings.embedding.model}|{settings.ingest.chunk_size}|{settings.ingest.chunk_overlap}".encode())
     return h.hexdigest()
 
 
 def eval_collection_name(corpus: Path, settings: Settings) -> str:
-    """The evaluation collection for a corpus: `eval-<hash of path, mtimes and ingest settings>`."""
+    """The evaluation collection for a corpus: `eval-<hash of its path, contents and ingest settings>`."""
     return "eval-" + corpus_fingerprint(corpus, settings)[:12]
 
 

@@ -54,3 +54,19 @@ def test_run_scores_items_and_reuses_its_collection(settings, testset_path):
 def test_limit_and_tags_select_items(settings, testset_path):
     report = run_eval(load_testset(testset_path), settings, tags=["who", "when"], limit=1, progress=False)
     assert [r.item.id for r in report.results] == ["who"]
+
+
+def test_the_eval_collection_follows_the_corpus_content_not_its_mtime(tmp_path):
+    import os
+
+    from articleqa.settings import Settings
+    from evaluation.runner import corpus_fingerprint
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "a", "text": "The mayor spoke."}\n')
+    settings = Settings()
+    before = corpus_fingerprint(corpus, settings)
+    os.utime(corpus, (1, 1))  # copied again, same bytes
+    assert corpus_fingerprint(corpus, settings) == before
+    corpus.write_text('{"id": "a", "text": "The mayor left."}\n')
+    assert corpus_fingerprint(corpus, settings) != before
