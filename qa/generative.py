@@ -119,6 +119,11 @@ def build_prompt() -> ChatPromptTemplate:
     return ChatPromptTemplate.from_messages([("system", SYSTEM_PROMPT), ("human", USER_TEMPLATE)])
 
 
+def capped_chat_model(settings: Settings, max_tokens: int) -> BaseChatModel:
+    """The configured chat model (starting the local server when none is configured), replies capped at `max_tokens`."""
+    return make_chat_model(settings.with_overrides(llm_max_tokens=max_tokens), resolve_llm(settings))
+
+
 def make_chat_model(settings: Settings, base_url: str) -> BaseChatModel:
     """A streaming ChatOpenAI client for an OpenAI-compatible endpoint.
 

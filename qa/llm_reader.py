@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from articleqa.settings import Settings
-from qa.generative import LLMUnavailable, _defuse, make_chat_model, resolve_llm, stream_with_deadline
+from qa.generative import LLMUnavailable, _defuse, capped_chat_model, stream_with_deadline
 from qa.reader import ShortAnswer
 from qa.reader_features import SentenceView
 from qa.turn import Draft, Request, Turn
@@ -58,8 +58,7 @@ class LLMSpanReader:
         """The chat model, created on first use (starting the local llama.cpp server when none is configured)."""
         with self._lock:
             if self._chat_model is None:
-                base = resolve_llm(self.settings)
-                self._chat_model = make_chat_model(self.settings.with_overrides(llm_max_tokens=SPAN_TOKENS), base)
+                self._chat_model = capped_chat_model(self.settings, SPAN_TOKENS)
             return self._chat_model
 
     def messages(self, question: str, sentences: list[SentenceView]) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from articleqa.models import Passage
 from articleqa.settings import Settings
-from qa.generative import LLMUnavailable, _defuse, make_chat_model, resolve_llm, stream_with_deadline
+from qa.generative import LLMUnavailable, _defuse, capped_chat_model, stream_with_deadline
 from qa.multihop import NOT_ENOUGH, Evidence, MultiHopComponent, MultiHopResult, PlanRetrieval, number_sentences
 from qa.plan import Plan
 from qa.turn import Draft, Turn
@@ -180,8 +180,7 @@ class MultiHopLLMComponent:
         """The chat model, with replies capped at REPLY_TOKENS."""
         with self._lock:
             if self.chat_model is None:
-                base = resolve_llm(self.settings)
-                self.chat_model = make_chat_model(self.settings.with_overrides(llm_max_tokens=REPLY_TOKENS), base)
+                self.chat_model = capped_chat_model(self.settings, REPLY_TOKENS)
             return self.chat_model
 
     def ask(self, question: str, kind: str, shown: list[Shown]) -> LLMVerdict:
