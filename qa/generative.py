@@ -131,10 +131,12 @@ def make_chat_model(settings: Settings, base_url: str) -> BaseChatModel:
     :param base_url: ``http://host:port/v1``.
     :returns: the chat model (temperature 0, no retries: a failure should fall back fast, not back off).
     """
-    import httpx
+    import openai
     from langchain_openai import ChatOpenAI
 
-    timeout = httpx.Timeout(settings.llm.timeout, connect=min(CONNECT_TIMEOUT, settings.llm.timeout))
+    # openai's own Timeout: openai 1.x re-exports httpx's, openai 3.x wraps httpx2 and rejects an httpx.Timeout
+    # ("Invalid timeout"), which made every LLM call fail at once.
+    timeout = openai.Timeout(settings.llm.timeout, connect=min(CONNECT_TIMEOUT, settings.llm.timeout))
     return ChatOpenAI(
         base_url=base_url,
         api_key=settings.llm.api_key,
