@@ -9,12 +9,14 @@ Example:
 
     python bench/fit_reader.py --store bench/out/reader-store            # collect (first run), fit, write
     python bench/fit_reader.py --store bench/out/reader-store --dry-run  # report only, keep the weights file
+    python bench/fit_reader.py --store S --dry-run --folds 5             # + grouped 5-fold cross-validated figures
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import pickle
 import sys
@@ -68,21 +70,25 @@ def featurize(rows: list[dict]) -> list[dict]:
     """Candidate spans, features and labels per question (runtime code, fresh caches)."""
     from articleqa.embed import get_embedder
     from qa.extractive import EXPECTED, PERSON_NOUNS, ExtractiveAnswerer, _stem_one
-    from qa.reader_features import candidate_spans, span_features
+    from qa.reader import ReaderWeights, SpanReader
+    from qa.reader_features import candidate_spans, feature_names, span_features
 
     settings = Settings()
-    ext = ExtractiveAnswerer(settings, get_embedder(settings))
+    # The features do not depend on the span weights (which may be stale while the features change).
+    dummy = ReaderWeights(tuple(feature_names()), np.zeros(len(feature_names())), 1.0)
+    ext = ExtractiveAnswerer(settings, get_embedder(settings), SpanReader(dummy))
     out = []
     for r in rows:
         passages = [Passage(**p) for p in r["passages"]]
         q, ranked = ext.rank(r["query"], passages)
         ok = [c for c in ranked if c.type_ok]
-        # As at runtime: spans come from the supporting sentences the extractive scorer chose.
-        keys = {(c.text, c.passage) for c in ext.supporting(ok)} if ok else set()
-        sents = [v for v in ext.evidence(q, ranked, passages) if (v.text, v.passage) in keys] if ranked else []
+        # As at runtime: the sentences the reader reads, and the passages' context.
+        sents, context = ([], None)
+        if ok:
+            _, sents, context = ext.reading(q, ranked, ok, passages)
         spans = candidate_spans(sents)
         x = span_features(q.text, q.kind, q.stems, q.words, sents, spans, _stem_one, EXPECTED,
-                          PERSON_NOUNS) if spans else None
+                          PERSON_NOUNS, context) if spans else None
         y = np.array([token_f1(s.text, r["answers"]) >= POSITIVE_F1 for s in spans], dtype=bool)
         best = ok[0] if ok else None
         answer_inputs = None
@@ -166,6 +172,92 @@ def fit_pairwise(train: list[dict], c: float, negatives: int = 40, seed: int = 0
     cal = LogisticRegression(C=10.0, max_iter=5000).fit(np.array(feats), np.array(labels))
     calibration = (float(cal.intercept_[0]), float(cal.coef_[0][0]), float(cal.coef_[0][1]))
     return ReaderWeights(tuple(feature_names()), w, 0.0, calibration=calibration)
+
+
+def fit_listwise(train: list[dict], c: float):
+    """A linear span scorer fitted with a softmax over each question's spans (conditional logit: the right spans
+    against the other spans of the same question), then the calibration of its pick as in `fit_pairwise`."""
+    from scipy.optimize import minimize
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from qa.reader import ReaderWeights
+    from qa.reader_features import feature_names
+
+    groups = [t for t in train if t["x"] is not None and t["y"].any()]
+    xs = np.vstack([t["x"] for t in train if t["x"] is not None])
+    scaler = StandardScaler().fit(xs)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    mats = [((t["x"] - scaler.mean_) / scale, t["y"]) for t in groups]
+    dim = xs.shape[1]
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.5 / c * float(w @ w), w / c
+        for x, y in mats:
+            z = x @ w
+            m = z.max()
+            e = np.exp(z - m)
+            p = e / e.sum()
+            pos = p[y].sum()
+            total -= float(np.log(pos + 1e-12))
+            q = np.where(y, p, 0.0) / max(pos, 1e-12)
+            grad = grad - (q - p) @ x
+        return total, grad
+
+    w = minimize(loss, np.zeros(dim), jac=True, method="L-BFGS-B", options={"maxiter": 500}).x / scale
+    feats, labels = [], []
+    for t in train:
+        if t["x"] is None:
+            continue
+        scores = t["x"] @ w
+        order = np.argsort(-scores)
+        gap = scores[order[0]] - (scores[order[1]] if len(order) > 1 else scores[order[0]])
+        feats.append([scores[order[0]], gap])
+        labels.append(bool(t["y"][order[0]]))
+    cal = LogisticRegression(C=10.0, max_iter=5000).fit(np.array(feats), np.array(labels))
+    calibration = (float(cal.intercept_[0]), float(cal.coef_[0][0]), float(cal.coef_[0][1]))
+    return ReaderWeights(tuple(feature_names()), w, 0.0, calibration=calibration)
+
+
+FITTERS = {"pointwise": fit_pointwise, "pairwise": fit_pairwise, "listwise": fit_listwise}
+
+
+def pick_threshold(train: list[dict], w) -> float:
+    """The span acceptance threshold: the grid value with the best direct contains + F1 on the training questions."""
+    grid = [round(t, 2) for t in np.arange(0.05, 0.95, 0.05)]
+    return max(grid, key=lambda t: (lambda s: s["direct_contains"] + s["direct_f1"])(scores(train, w, t)))
+
+
+def cross_validate(feats: list[dict], ranker: str, c: float, folds: int = 5) -> dict[str, dict[str, float]]:
+    """Grouped k-fold cross-validation (by gold article): fit and choose the threshold on k-1 folds, score the held-out
+    fold; the held-out direct answers of all folds pooled, per set."""
+    fold = lambda r: int(hashlib.sha1(r["group"].encode()).hexdigest(), 16) % folds  # noqa: E731
+    pooled: dict[str, list[tuple[str, bool, float]]] = {}
+    held: dict[str, list[dict]] = {}
+    for k in range(folds):
+        train = [r for r in feats if fold(r) != k and r["answers"]]
+        test = [r for r in feats if fold(r) == k and r["answers"]]
+        w = FITTERS[ranker](train, c)
+        t = pick_threshold(train, w)
+        for s in SETS:
+            part = [r for r in test if r["set"] == s]
+            pooled.setdefault(s, []).extend(direct_answers(part, w, t))
+            pooled.setdefault(s + "/top", []).extend(direct_answers(part, w, 0.0))
+            held.setdefault(s, []).extend(part)
+    out = {}
+    for s in SETS:
+        gold = [r["answers"] for r in held[s]]
+        got = [a for a, _, _ in pooled[s]]
+        top = [a for a, _, _ in pooled[s + "/top"]]
+        out[s] = {"n": len(gold),
+                  "direct_contains": _mean(contains_answer, got, gold), "direct_f1": _mean(token_f1, got, gold),
+                  "span_share": round(float(np.mean([sp for _, sp, _ in pooled[s]])), 4),
+                  "top_span_contains": _mean(contains_answer, top, gold), "top_span_f1": _mean(token_f1, top, gold)}
+    return out
+
+
+def _mean(f, got: list[str], gold: list[list[str]]) -> float:
+    return round(float(np.mean([f(a, g) for a, g in zip(got, gold, strict=True)])), 4)
 
 
 def answerability_rows(rows: list[dict], w) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -302,11 +394,13 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--cache", type=Path, default=None, help="Retrieval cache (default: <store>/fit_reader.pkl).")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "qa" / "reader_weights.json")
-    ap.add_argument("--ranker", choices=("pointwise", "pairwise"), default="pointwise",
-                    help="pointwise: logistic regression per span (measured better here); pairwise: a linear ranker "
-                    "on right-minus-wrong span pairs plus a calibration of its pick.")
-    ap.add_argument("--c", type=float, default=0.3, help="Inverse L2 regularisation strength.")
-    ap.add_argument("--answerability", action=argparse.BooleanOptionalAction, default=True,
+    ap.add_argument("--ranker", choices=tuple(FITTERS), default="listwise",
+                    help="listwise: a softmax over each question's spans plus a calibration of its pick (measured "
+                    "best held out, bench/README.md); pointwise: logistic regression per span; pairwise: a linear "
+                    "ranker on right-minus-wrong span pairs plus the calibration.")
+    ap.add_argument("--c", type=float, default=0.03, help="Inverse L2 regularisation strength (0.03: best held out "
+                    "of 0.03-1.0, bench/README.md).")
+    ap.add_argument("--answerability", action=argparse.BooleanOptionalAction, default=False,
                     help="Also fit the answerability model that refuses questions the evidence only resembles.")
     ap.add_argument("--max-false-refusals", type=float, default=0.08,
                     help="Share of answerable training questions the answerability model may refuse (with the "
@@ -317,6 +411,10 @@ def main() -> None:
     ap.add_argument("--positive-f1", type=float, default=POSITIVE_F1,
                     help="Token F1 with a gold answer from which a span counts as right (default %(default)s).")
     ap.add_argument("--dry-run", action="store_true", help="Report only; do not write the weights file.")
+    ap.add_argument("--fit-all", action="store_true", help="Fit the written weights (and choose the threshold) on all "
+                    "questions, train and validation: report held-out figures with --folds then.")
+    ap.add_argument("--folds", type=int, default=0, help="Also report grouped k-fold cross-validated direct answers "
+                    "(by gold article), pooled over the held-out folds.")
     args = ap.parse_args()
 
     from qa.reader_features import feature_names
@@ -344,15 +442,18 @@ def main() -> None:
     val_all = [r for r in feats if is_validation(r["group"])]
     train = [r for r in train_all if r["answers"]]
     val = [r for r in val_all if r["answers"]]
-    w = (fit_pairwise if args.ranker == "pairwise" else fit_pointwise)(train, args.c)
+    if args.folds:
+        print(json.dumps({"cross_validated": cross_validate(feats, args.ranker, args.c, args.folds)}, indent=1))
+    if args.fit_all:
+        train_all, train = train_all + val_all, train + val
+    w = FITTERS[args.ranker](train, args.c)
     a, a_threshold = (None, 0.0)
     if args.answerability:
         a, a_threshold = fit_answerability(train_all, w, args.max_false_refusals, 1.0)
     mark_answerability(feats, w, a, a_threshold)
     # The acceptance threshold trades span answers (F1) against falling back to the whole sentence (contains):
     # chosen on the training questions by the mean of the two.
-    grid = [round(t, 2) for t in np.arange(0.05, 0.95, 0.05)]
-    best_t = max(grid, key=lambda t: (lambda s: s["direct_contains"] + s["direct_f1"])(scores(train, w, t)))
+    best_t = pick_threshold(train, w)
     report = {"threshold": best_t, "c": args.c, "evidence_threshold": args.evidence_threshold,
               "positive_f1": args.positive_f1,
               "train_questions": len(train), "validation_questions": len(val),
@@ -365,7 +466,6 @@ def main() -> None:
             got.update(refusal_scores([r for r in everything if r["set"] == s]))
             report[f"{name}/{s}"] = {k: round(v, 4) for k, v in got.items()}
     report["cue_counts"] = cue_counts(feats)
-    import json
 
     print(json.dumps(report, indent=1))
     top = sorted(zip(feature_names(), w.weights, strict=True), key=lambda nw: -abs(nw[1]))[:15]

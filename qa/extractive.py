@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +14,8 @@ from articleqa.settings import Settings
 from articleqa.text import LRU, NLP_LOCK, nlp, split_sentences, stems, words
 from qa.cite import encode_cached
 from qa.kinds import ANY, CURRENCY, KIND_PATTERNS, KINDS, PERSON_NOUNS, PROPER, Kind
-from qa.reader import SpanReader, probability
-from qa.reader_features import SentenceView, answerability_features
+from qa.reader import ReadResult, SpanReader, probability
+from qa.reader_features import Context, SentenceView, answer_target, answerability_features
 from qa.turn import Draft
 
 # Entity labels that answer each kind of question, as the span reader's features want them.
@@ -60,6 +60,7 @@ class _Question:
     words: frozenset[str]
     focus: str  # what a name question asks about ("Kim's daughter"), for the refusal reason
     head: str  # its head noun's stem ("daughter"), which a name must stand next to
+    idf: dict[str, float] = field(default_factory=dict)  # of its stems over the candidate sentences (set by _score)
 
     @property
     def spec(self) -> Kind:
@@ -73,6 +74,7 @@ class _Candidate:
     passage: int  # 0-based
     rank: int  # order of first appearance, for the rank prior
     stems: frozenset[str]
+    index: int = 0  # the sentence's position in its passage
     lex: float = 0.0
     cos: float = 0.0
     base: float = 0.0
@@ -80,6 +82,7 @@ class _Candidate:
     fit: float = 0.0  # how well it answers: compared with the refusal threshold and the margin
     type_ok: bool = True
     doc: Any = None
+    lex_order: int = -1  # place in the lexical pre-score among the embedded front-runners (-1: not embedded)
 
 
 class ExtractiveAnswerer:
@@ -120,13 +123,11 @@ class ExtractiveAnswerer:
             else:
                 reason = f"No passage answers this closely enough (evidence {evidence:.2f}, needed {threshold:.2f})."
             return Draft(score=evidence, refused=True, reason=reason, kind=q.kind)
-        chosen = self.supporting(ok)
-        # The span reader reads the direct answer out of the supporting sentences only, so the sentences shown are
-        # the ones the extractive scorer chose; the one holding the span leads.
-        views = self.evidence(q, ranked, passages)
-        keys = [(c.text, c.passage) for c in chosen]
-        read = self.reader.run(q.text, q.kind, q.stems, q.words, [v for v in views if (v.text, v.passage) in keys],
-                               _stem_one, EXPECTED, PERSON_NOUNS)
+        # The span reader reads the supporting sentences only, so the sentences shown are the ones the extractive
+        # scorer chose; the one holding the span leads. (Reading all five front-runners finds a right span for more
+        # questions but picks a wrong one more often: bench/README.md, fourth session.)
+        views, reading, context = self.reading(q, ranked, ok, passages)
+        read = self.reader.run(q.text, q.kind, q.stems, q.words, reading, _stem_one, EXPECTED, PERSON_NOUNS, context)
         w = self.reader.weights
         if w.answerable is not None:
             x = answerability_features(
@@ -138,9 +139,7 @@ class ExtractiveAnswerer:
                 return Draft(score=evidence, refused=True, kind=q.kind, evidence=views,
                              reason=f"The passages do not clearly answer this (answerability {p:.2f}, "
                              f"needed {w.answerable_threshold:.2f}).")
-        if read.short is not None:
-            lead = keys.index((read.short.sentence, read.short.passage))
-            chosen.insert(0, chosen.pop(lead))
+        chosen = self.supporting(ok, self.lead(ranked, read))
         return Draft(
             sentences=[(c.text, c.passage + 1) for c in chosen],
             short_answer=read.short.text if read.short else "",
@@ -150,13 +149,36 @@ class ExtractiveAnswerer:
             evidence=views,
         )
 
-    def supporting(self, ok: list[_Candidate]) -> list[_Candidate]:
-        """The supporting sentences: the best one holding the expected kind of answer, and the next ones within the
-        margin of it (no near-duplicates), at most max_answer_sentences."""
+    def reading(self, q: _Question, ranked: list[_Candidate], ok: list[_Candidate],
+                passages: list[Passage]) -> tuple[list[SentenceView], list[SentenceView], Context]:
+        """The evidence (every embedded front-runner, best first, parsed), the sentences of it the span reader reads
+        (the supporting ones), and what it knows beyond them: the retrieved text of each article (answers recur
+        across reports) and the noun a "which X" question asks for, with the MiniLM encoder to compare spans with it.
+        """
+        views = self.evidence(q, ranked, passages)
+        keys = {(c.text, c.passage) for c in self.supporting(ok)}
+        target = answer_target(_parse(q.text))
+        context = Context.of([(p.article_id, p.title, p.text) for p in passages], target,
+                             lambda texts: encode_cached(self.embedder, texts))
+        return views, [v for v in views if (v.text, v.passage) in keys], context
+
+    @staticmethod
+    def lead(ranked: list[_Candidate], read: ReadResult) -> _Candidate | None:
+        """The sentence the direct answer was read from (None when no span was accepted: the best one leads)."""
+        if read.short is None:
+            return None
+        key = (read.short.sentence, read.short.passage)
+        return next((c for c in ranked if (c.text, c.passage) == key), None)
+
+    def supporting(self, ok: list[_Candidate], lead: _Candidate | None = None) -> list[_Candidate]:
+        """The supporting sentences: the lead (default: the best one holding the expected kind of answer), and the
+        next ones within the margin of the best (no near-duplicates), at most max_answer_sentences."""
         w = self.settings.answer
         best = ok[0]
-        chosen = [best]
-        for c in sorted(ok[1:], key=lambda c: -c.fit):
+        chosen = [lead or best]
+        for c in sorted(ok, key=lambda c: -c.fit):
+            if c is chosen[0]:
+                continue
             if len(chosen) >= w.max_answer_sentences or c.fit < max(w.refusal_threshold, best.fit - w.margin):
                 break
             if not any(_near_duplicate(c, o) for o in chosen):
@@ -186,7 +208,7 @@ class ExtractiveAnswerer:
         for c in cands:
             for s in c.stems:
                 df[s] = df.get(s, 0) + 1
-        idf = {s: math.log(1 + n / df.get(s, 0.5)) for s in q.stems}
+        idf = q.idf = {s: math.log(1 + n / df.get(s, 0.5)) for s in q.stems}
         total = sum(idf.values())
         for c in cands:
             matched = q.stems & c.stems
@@ -200,6 +222,7 @@ class ExtractiveAnswerer:
         for j, c in enumerate(front):
             c.cos = float(vecs[0] @ vecs[j + 1])
             c.doc = docs[j]
+            c.lex_order = j
         for c in cands:
             dense = min(1.0, max(0.0, (c.cos - 0.1) / 0.6))
             c.base = w.dense_weight * dense + w.lexical_weight * c.lex + w.rank_weight * _rank_prior(c.rank)
@@ -242,12 +265,12 @@ def _candidates(passages: list[Passage]) -> list[_Candidate]:
     seen: set[str] = set()
     out: list[_Candidate] = []
     for i, p in enumerate(passages):
-        for span in split_sentences(p.text):
+        for j, span in enumerate(split_sentences(p.text)):
             key = " ".join(words(span.text))
             if not key or key in seen:
                 continue
             seen.add(key)
-            out.append(_Candidate(span.text, i, i, frozenset(stems(span.text))))
+            out.append(_Candidate(span.text, i, i, frozenset(stems(span.text)), j))
     return out
 
 

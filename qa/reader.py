@@ -13,6 +13,7 @@ import numpy as np
 from articleqa.models import Citation
 from qa.reader_features import (
     ANSWERABILITY,
+    Context,
     SentenceView,
     SpanCandidate,
     candidate_spans,
@@ -111,6 +112,7 @@ class SpanReader:
         stem: Any,
         expected: dict[str, frozenset[str]],
         person_nouns: frozenset[str] = frozenset(),
+        context: Context | None = None,
     ) -> ReadResult:
         """Read the direct answer of a question from its best evidence sentences.
 
@@ -122,13 +124,15 @@ class SpanReader:
             stem: the word -> stem function the answerer uses.
             expected: answer kind -> the spaCy labels that answer it.
             person_nouns: nouns naming people, for "who" questions.
+            context: the retrieved articles' texts and titles (how often a span recurs in them) and the noun a
+                "which X" question asks for (how close a span is to it).
         Returns:
             The best span when its probability clears the fitted threshold (else `short` is None), and all spans.
         """
         spans = candidate_spans(sentences)
         if not spans:
             return ReadResult(None, [])
-        x = span_features(question, kind, qstems, qwords, sentences, spans, stem, expected, person_nouns)
+        x = span_features(question, kind, qstems, qwords, sentences, spans, stem, expected, person_nouns, context)
         probs = span_probabilities(x, self.weights)
         ranked = sorted(zip(probs.tolist(), spans, strict=True), key=lambda ps: -ps[0])
         p, best = ranked[0]

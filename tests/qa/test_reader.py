@@ -11,7 +11,7 @@ from articleqa.models import Citation, Passage
 from articleqa.settings import Settings
 from qa.extractive import ExtractiveAnswerer
 from qa.reader import WEIGHTS_PATH, ReaderWeights, ShortAnswer, cite_short, default_weights, verify_span
-from qa.reader_features import feature_names
+from qa.reader_features import Context, feature_names
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +65,64 @@ def _ranked(passages: list[Passage], needle: str) -> list[Passage]:
     return sorted(passages, key=lambda p: needle not in p.text)
 
 
-def test_who_accompanied_kim_reads_the_sister(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
-    draft = answerer.run("Who accompanied Kim?", _ranked(passages, "Those accompanying"))
-    assert not draft.refused and draft.short is not None
-    assert "Kim Yo Jong" in draft.short_answer
-    # The short answer is a verbatim slice of the sentence that leads the answer.
-    assert draft.short.sentence == draft.sentences[0][0]
-    assert draft.short.sentence[draft.short.start : draft.short.end] == draft.short_answer
-    assert len(draft.sentences) <= 2
+def test_who_accompanied_kim_ranks_the_sister_first(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
+    from qa.extractive import EXPECTED, PERSON_NOUNS, _stem_one
+
+    ranked_passages = _ranked(passages, "Those accompanying")
+    q, ranked = answerer.rank("Who accompanied Kim?", ranked_passages)
+    ok = [c for c in ranked if c.type_ok]
+    _, reading, context = answerer.reading(q, ranked, ok, ranked_passages)
+    read = answerer.reader.run(q.text, q.kind, q.stems, q.words, reading, _stem_one, EXPECTED, PERSON_NOUNS, context)
+    assert read.ranked and read.ranked[0][1].text == "Kim Yo Jong"
+    draft = answerer.run("Who accompanied Kim?", ranked_passages)
+    assert not draft.refused and len(draft.sentences) <= 2
+    # The span is shown only when it clears the fitted threshold; else the sentence naming her leads.
+    assert "Kim Yo Jong" in (draft.short_answer or draft.sentences[0][0])
+    if draft.short is not None:  # a shown span is a verbatim slice of the sentence that leads the answer
+        assert draft.short.sentence == draft.sentences[0][0]
+        assert draft.short.sentence[draft.short.start : draft.short.end] == draft.short_answer
+
+
+def test_which_question_target() -> None:
+    from qa.extractive import _parse
+    from qa.reader_features import answer_target
+
+    assert answer_target(_parse("Which show received the most nominations for the 2022 Emmy Awards?")) == "show"
+    assert answer_target(_parse("Which menu item did KFC roll out this week?")) == "menu item"
+    assert answer_target(_parse("Supermarkets in France are struggling to stock which condiment?")) == "condiment"
+    assert answer_target(_parse("Who accompanied Kim?")) == ""
+    assert answer_target(_parse("What did the images show?")) == ""
+
+
+def test_target_similarity_prefers_the_kind_asked_for(embedder) -> None:
+    from qa.cite import encode_cached
+    from qa.reader_features import Context, SpanCandidate, target_similarities
+
+    spans = [SpanCandidate("Sri Lanka", 0, 0, 9, "GPE"), SpanCandidate("negotiations", 0, 20, 32, "CHUNK")]
+    context = Context.of([], "country", lambda texts: encode_cached(embedder, texts))
+    sims = target_similarities(context, spans, ["GPE", ""])
+    assert sims[0, 0] > sims[1, 0] + 0.2  # "country" ~ "Sri Lanka", not ~ "negotiations"
+    assert sims[0, 1] > 0.3 and sims[1, 1] == 0.0  # GPE's description "Countries, cities, states"
+    assert not target_similarities(Context.of([]), spans, ["GPE", ""]).any()  # no noun asked for: no signal
+
+
+def test_recurrence_counts_articles_not_passages(answerer: ExtractiveAnswerer, passages: list[Passage]) -> None:
+    from qa.extractive import EXPECTED, _stem_one
+    from qa.reader_features import candidate_spans, feature_names, span_features
+
+    q, ranked = answerer.rank("Where did Kim's meeting with Xi take place?", passages)
+    views = answerer.evidence(q, ranked, passages)[:1]
+    spans = candidate_spans(views)
+    col = feature_names().index("article_freq")
+
+    def freq(context: Context) -> np.ndarray:
+        return span_features(q.text, q.kind, q.stems, q.words, views, spans, _stem_one, EXPECTED,
+                             context=context)[:, col]
+
+    one = Context.of([(p.article_id, p.title, p.text) for p in passages])  # many passages of one article
+    two = Context.of([(p.article_id, p.title, p.text) for p in passages] + [("other", "t", views[0].text)])
+    assert freq(one).max() <= np.log1p(1) + 1e-9
+    assert freq(two).max() > freq(one).max()
 
 
 @pytest.mark.parametrize("question, needle, expected", [
