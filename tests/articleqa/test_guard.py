@@ -78,16 +78,33 @@ def test_questions_that_are_not_text_get_clean_answers(tmp_path):
 @pytest.mark.slow
 def test_json_summary_when_the_server_dies_mid_ingest(own_chroma_server, tmp_path):
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps(make_article(i)) for i in range(60)) + "\n")
+    # Enough articles that no machine finishes before the kill, which comes once some are stored.
+    corpus.write_text("\n".join(json.dumps(make_article(i)) for i in range(1500)) + "\n")
     env = {**os.environ, "ARTICLEQA_CHROMA_URL": own_chroma_server.url, "ARTICLEQA_COLLECTION": "guard",
            "ARTICLEQA_CACHE_DIR": str(tmp_path / "cache"), "ARTICLEQA_CHROMA_RETRIES": "0",
            "ARTICLEQA_EMBED_BATCH_SIZE": "8"}
     proc = subprocess.Popen([sys.executable, "-m", "articleqa", "ingest", str(corpus), "--json"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # model loaded, the first articles written
+    assert _wait_for_records(own_chroma_server.port, deadline=time.monotonic() + 300), "nothing was stored"
     own_chroma_server.kill()
     out, err = proc.communicate(timeout=600)
     assert proc.returncode in (1, 2), err
     data = json.loads(out)  # valid JSON whatever happened
     assert data["ok"] is False
     assert "Traceback" not in err
+
+
+def _wait_for_records(port: int, deadline: float) -> bool:
+    """True once the server holds at least one record in any collection (polled, so the kill lands mid-ingest)."""
+    import chromadb
+
+    client = chromadb.HttpClient(host="127.0.0.1", port=port,
+                                 settings=chromadb.config.Settings(anonymized_telemetry=False))
+    while time.monotonic() < deadline:
+        try:
+            if any(col.count() for col in client.list_collections()):
+                return True
+        except Exception:  # noqa: BLE001 - the server may still be creating the collection
+            pass
+        time.sleep(0.2)
+    return False
