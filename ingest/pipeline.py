@@ -75,6 +75,12 @@ class IngestReport:
 
 
 T = TypeVar("T")
+
+
+def _import_chromadb() -> None:
+    import chromadb  # noqa: F401
+
+
 ProgressFn = Callable[[ItemResult, int], None]  # (result of the item just finished, passages embedded so far)
 
 
@@ -98,8 +104,12 @@ class Ingestor:
         self.writer = writer
         self.embedder = embedder or get_embedder(settings)
         self._lock_times: list[tuple[float, float]] = []  # (wait, hold) of each store lock, for IngestReport
-        # Opening may create the collections: a write
-        self.store = store if store is not None else self._locked(Store, settings, self.embedder)
+        if store is None:
+            # chromadb's import takes seconds on a busy machine: not while questions wait for the lock. Opening may
+            # create the collections (a write), and on the writer thread Chroma's own threads start at its priority.
+            self._unlocked(_import_chromadb)
+            store = self._locked(Store, settings, self.embedder)
+        self.store = store
         # passages per embedding call: large batches amortise
         self.flush_at = max(settings.embedding.batch_size * 8, 64)
         self._store_down = ""  # set once a server stayed unreachable through every retry
@@ -124,7 +134,10 @@ class Ingestor:
         from ingest.load import LoadError, load_inputs
 
         t0 = time.perf_counter()
-        report, records = self._locked(self._start)  # readers never see a half-repaired store
+        report = IngestReport(repaired=self._locked(self.store.recover))  # readers never see a half-repaired store
+        self.store.check_embedding()  # another model's collection: refuse before embedding anything
+        # Read without the data lock: this run holds the store's one writer lock (run), so nothing else writes it.
+        records = {r.id: r for r in self.store.records().values() if r.hash}
         finder = dedup.DuplicateFinder(self.settings.ingest.near_duplicate_threshold)
         for r in records.values():
             if r.minhash:
@@ -203,13 +216,11 @@ class Ingestor:
                 finally:
                     self._lock_times.append((got - asked, time.perf_counter() - got))
 
-        return self.writer.call(locked) if self.writer is not None else locked()
+        return self._unlocked(locked)
 
-    def _start(self) -> tuple[IngestReport, dict[str, ArticleRecord]]:
-        """Repair what a killed run left half-written, check the model, and read the stored records."""
-        report = IngestReport(repaired=self.store.recover())
-        self.store.check_embedding()  # another model's collection: refuse before embedding anything
-        return report, {r.id: r for r in self.store.records().values() if r.hash}
+    def _unlocked(self, fn: Callable[[], T]) -> T:
+        """`fn()` on the writer thread when there is one."""
+        return self.writer.call(fn) if self.writer is not None else fn()
 
     def _prepare(self, item, clean, article_id, clean_error) -> tuple[Article, list[Passage]] | ItemResult:
         """Clean and chunk one loaded document under the input budget; any failure is this item's alone."""
