@@ -5,21 +5,25 @@ on a busy machine many such processes are what makes questions slow while an ing
 models warm (the answer daemon, or the running chat) publishes `<store>/.articleqa.answer.json`, readable by this
 user only (0600): its pid, its 127.0.0.1 port, a random token every request must carry, and a fingerprint of the
 settings and code it answers with. A client whose fingerprint differs answers in its own process instead.
-Standard library only: the client must start in milliseconds.
+
+Standard library only, and the least of it: every question while an ingest runs is a new client process, and on a
+busy 2-core machine its start-up is most of the question's time. So no http.client (with the email parser and ssl
+it pulls in), dataclasses (inspect), secrets or typing at import: a client process then costs about half the CPU.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
-import secrets
-from dataclasses import asdict, dataclass
+import socket
+from collections import namedtuple
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing's own import is a cost every client process would pay
 if TYPE_CHECKING:
+    from typing import Any
+
     from articleqa.settings import Settings
 
 REGISTRY = ".articleqa.answer.json"
@@ -31,19 +35,17 @@ class EndpointGone(RuntimeError):
     """The registered process did not answer (it exited, or the connection broke)."""
 
 
-@dataclass
-class Endpoint:
-    """A process answering for one store."""
+class Endpoint(namedtuple("Endpoint", "pid port token fingerprint role code", defaults=("",))):
+    """A process answering for one store: pid, 127.0.0.1 port, token, fingerprint, role ("daemon" or "chat") and
+    code (its code_stamp(): a daemon running older code is replaced, not just bypassed). A named tuple, not a
+    dataclass: see the module docstring."""
 
-    pid: int
-    port: int
-    token: str
-    fingerprint: str
-    role: str  # "daemon" or "chat"
-    code: str = ""  # code_stamp() of the process: a daemon running older code is replaced, not just bypassed
+    __slots__ = ()
 
     @staticmethod
     def new(port: int, fingerprint: str, role: str) -> Endpoint:
+        import secrets
+
         return Endpoint(os.getpid(), port, secrets.token_urlsafe(32), fingerprint, role, code_stamp())
 
 
@@ -92,7 +94,7 @@ def publish(folder: Path, endpoint: Endpoint) -> Path:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)  # the umask cannot widen it, an older file of that name cannot either
-        os.write(fd, json.dumps(asdict(endpoint)).encode())
+        os.write(fd, json.dumps(endpoint._asdict()).encode())
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -122,26 +124,40 @@ def find(settings: Settings) -> Endpoint | None:
 
 
 def ask(endpoint: Endpoint, payload: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any]]:
-    """POST one question to the endpoint.
+    """POST one question to the endpoint (HTTP/1.1 over a plain socket; the server closes after its reply).
 
     Returns:
-        (HTTP status, the JSON reply): 200 with {"answer", "exit_code"}, 409 when the fingerprints differ, 4xx/5xx
+        (HTTP status, the JSON reply): 200 with {"answer", "refused"}, 409 when the fingerprints differ, 4xx/5xx
         with {"error"}.
     Raises:
         EndpointGone: nothing answered on the port, or the connection broke before a whole reply came.
     """
     body = json.dumps(payload).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=timeout)
+    head = (f"POST /ask HTTP/1.1\r\nHost: 127.0.0.1:{endpoint.port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {endpoint.token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
     try:
-        conn.request("POST", "/ask", body, {"Content-Type": "application/json",
-                                            "Authorization": f"Bearer {endpoint.token}"})
-        reply = conn.getresponse()
-        data = reply.read()
-        return reply.status, json.loads(data or b"{}")
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+        with socket.create_connection(("127.0.0.1", endpoint.port), timeout=timeout) as sock:
+            sock.sendall(head.encode() + body)
+            chunks = []
+            while chunk := sock.recv(1 << 16):
+                chunks.append(chunk)
+        return _reply(b"".join(chunks))
+    except (OSError, ValueError, IndexError) as exc:
         raise EndpointGone(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        conn.close()
+
+
+def _reply(raw: bytes) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of a whole HTTP reply; ValueError when it is cut short or not one."""
+    header, sep, data = raw.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    if not sep or not lines[0].startswith("HTTP/"):
+        raise ValueError("no HTTP reply")
+    status = int(lines[0].split()[1])
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length" and int(value) != len(data):
+            raise ValueError(f"reply cut short ({len(data)} of {int(value)} bytes)")
+    return status, json.loads(data or b"{}")
 
 
 def read(path: Path) -> Endpoint | None:

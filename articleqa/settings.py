@@ -274,6 +274,10 @@ class ChatSettings(BaseModel):
     ask_server_idle: float = Field(
         600.0, gt=0, description="Seconds without a question after which the answer daemon exits.",
     )
+    ask_server_workers: int = Field(
+        0, ge=0, description="Questions the answer daemon (and the chat, for `articleqa ask` from another shell) "
+        "answers at once (0 = one per CPU core, at most 4); more wait in arrival order.",
+    )
 
 
 GROUPS: dict[str, type[BaseModel]] = {

@@ -46,9 +46,12 @@ class Outcome:
     idle: dict[str, float]
     asks: list[tuple[str, int, float, str]] = field(default_factory=list)  # (question, exit code, seconds, stderr)
     waits: list[float] = field(default_factory=list)  # seconds each question waited for the writer
-    # (end-to-end seconds, the answering process's own total, its writer wait) of each answered question
-    parts: list[tuple[float, float, float]] = field(default_factory=list)
+    # Per answered question, seconds: end to end, and the parts its timings name (see PARTS)
+    parts: list[dict[str, float]] = field(default_factory=list)
     ingest_rc: int = -1
+    lock_waits: list[float] = field(default_factory=list)  # the ingest's wait for readers, per write batch
+    lock_holds: list[float] = field(default_factory=list)  # how long it held the store, per write batch
+    loads: list[float] = field(default_factory=list)  # the 1-minute load average, sampled at each loaded question
     ingest_s: float = 0.0
     ingest_err: str = ""
     store_equal: bool = False
@@ -77,6 +80,20 @@ def _cli(args: list[str], store: Path, timeout: float = 900,
     p = subprocess.run([sys.executable, "-m", "articleqa", *args], cwd=TARGET, env={**_env(store), **(extra or {})},
                        capture_output=True, text=True, timeout=timeout)
     return p.returncode, time.perf_counter() - t, p.stdout, p.stderr
+
+
+# The parts of a question's time, from its timings: the client process (start-up, request, printing: end to end
+# minus the daemon's "served"; all of it for an in-process answer), waiting in the daemon for the questions before
+# it, waiting for the writer, reopening the store after a write, and the answer itself (retrieval to checked answer).
+PARTS = ("client", "queued", "writer wait", "reopen", "answer")
+
+
+def parts(seconds: float, timings: dict[str, float]) -> dict[str, float]:
+    """A question's end-to-end seconds and its PARTS (0 where the answering process did not report one)."""
+    served = float(timings.get("served", 0.0))
+    return {"end to end": seconds, "client": seconds - served if served else seconds,
+            "queued": float(timings.get("queued", 0.0)), "writer wait": float(timings.get("store_wait", 0.0)),
+            "reopen": float(timings.get("reopen", 0.0)), "answer": float(timings.get("total", 0.0))}
 
 
 def daemon_pid(store: Path) -> int | None:
@@ -170,11 +187,11 @@ def _scenario(work: Path, articles: int, loops: int, seed: int, sentences: int, 
             q = qs[i % len(qs)]
             rc, secs, stdout, err = _cli(["ask", q, "--json", *how], store)
             with lock:
+                out.loads.append(os.getloadavg()[0])
                 out.asks.append((q, rc, secs, err.strip().splitlines()[-1] if err.strip() else ""))
                 try:
-                    timings = json.loads(stdout)["timings"]
-                    out.waits.append(float(timings.get("store_wait", 0.0)))
-                    out.parts.append((secs, float(timings.get("total", 0.0)), out.waits[-1]))
+                    out.parts.append(parts(secs, json.loads(stdout)["timings"]))
+                    out.waits.append(out.parts[-1]["writer wait"])
                 except (ValueError, KeyError, TypeError):
                     pass
             i += loops
@@ -187,8 +204,13 @@ def _scenario(work: Path, articles: int, loops: int, seed: int, sentences: int, 
     extra = {"ARTICLEQA_EMBED_BATCH_SIZE": "8"}
     if ingest_nice is not None:
         extra["ARTICLEQA_INGEST_NICE"] = str(ingest_nice)
-    out.ingest_rc, out.ingest_s, _, out.ingest_err = _cli(["ingest", str(work / "new"), "--quiet"], store,
-                                                          timeout=3600, extra=extra)
+    out.ingest_rc, out.ingest_s, report, out.ingest_err = _cli(["ingest", str(work / "new"), "--json"], store,
+                                                               timeout=4 * 3600, extra=extra)
+    try:
+        data = json.loads(report)
+        out.lock_waits, out.lock_holds = list(data.get("lock_waits", [])), list(data.get("lock_holds", []))
+    except ValueError:
+        out.ingest_err += f"\ningest --json printed no JSON: {report[-300:]!r}"
     done.set()
     for t in threads:
         t.join()
@@ -222,6 +244,8 @@ def main() -> None:
     global TARGET
     TARGET = a.repo.resolve()
     t0 = time.perf_counter()
+    print(f"command: {' '.join(sys.argv)}; repo {TARGET}; {os.cpu_count()} cores; "
+          f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
     out = run_scenario(a.work, a.articles, a.loops, a.seed, a.sentences, a.idle_runs, a.local, a.ingest_nice)
     secs = [s for _, _, s, _ in out.asks]
     refused = [e for _, rc, _, e in out.asks if rc not in (0, 3)]
@@ -235,11 +259,20 @@ def main() -> None:
         p95 = sorted(secs)[int(0.95 * (len(secs) - 1))]
         print(f"ask seconds: median {statistics.median(secs):.2f}, p95 {p95:.2f}, max {max(secs):.2f}; "
               f"worst / (2 x idle + 1) = {out.worst_ratio():.2f} (target <= 1)")
-    if out.waits:
-        print(f"waited for the writer: median {statistics.median(out.waits):.2f} s, max {max(out.waits):.2f} s")
-        # Where the tail comes from: the answer itself, the wait for the writer, or the rest (client start, queue).
-        slowest = ", ".join(f"{e:.2f} (answer {a:.2f}, writer wait {w:.2f})" for e, a, w in sorted(out.parts)[-5:])
-        print(f"slowest five, seconds: {slowest}")
+    if out.parts:
+        print("parts of a loaded question, seconds (median / p95 / max):")
+        for name in PARTS:
+            got = sorted(p[name] for p in out.parts)
+            print(f"  {name:12s} {statistics.median(got):.3f} / {got[int(0.95 * (len(got) - 1))]:.3f} / {got[-1]:.3f}")
+        # Where the tail comes from: which part made the slowest questions slow.
+        for p in sorted(out.parts, key=lambda p: p["end to end"])[-5:]:
+            print(f"  slow: {p['end to end']:.2f} s = " + ", ".join(f"{n} {p[n]:.2f}" for n in PARTS))
+    if out.lock_holds:
+        print(f"ingest held the store {len(out.lock_holds)} times: median {statistics.median(out.lock_holds):.3f} s, "
+              f"max {max(out.lock_holds):.3f} s; waited for readers: max {max(out.lock_waits):.3f} s")
+    if out.loads:
+        print(f"load average (1 min) during the ingest: min {min(out.loads):.1f}, median "
+              f"{statistics.median(out.loads):.1f}, max {max(out.loads):.1f} on {os.cpu_count()} cores")
     print(f"store equals a clean run: {out.store_equal} {out.store_diff}")
     for e in refused[:5]:
         print(f"  refused: {e}")

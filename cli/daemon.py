@@ -32,7 +32,8 @@ def answer_daemon_command(
 
     `articleqa ask` starts it on first use (ARTICLEQA_ASK_SERVER=auto) and goes through it afterwards; it exits
     after --idle seconds without a question, or when the chat starts on the same store. Start it yourself to keep it
-    longer. It listens on 127.0.0.1 only; its port and token are in <store>/.articleqa.answer.json (mode 0600).
+    longer. It answers ARTICLEQA_ASK_SERVER_WORKERS questions at once (default one per core, at most 4). It listens
+    on 127.0.0.1 only; its port and token are in <store>/.articleqa.answer.json (mode 0600).
 
     Examples:
 
@@ -63,7 +64,8 @@ def answer_daemon_command(
     except StoreError as exc:
         fail(str(exc))
     server, endpoint = start_endpoint(service, folder, "daemon")
-    typer.echo(f"answer daemon pid {os.getpid()} serving {folder} on 127.0.0.1:{endpoint.port}", err=True)
+    typer.echo(f"answer daemon pid {os.getpid()} serving {folder} on 127.0.0.1:{endpoint.port}, "
+               f"{service.workers} questions at once", err=True)
     reason = "stopped"
     try:
         while True:
@@ -84,7 +86,8 @@ def answer_daemon_command(
         stop_endpoint(server, folder)
         service.close()
         os.close(owner)
-    typer.echo(f"answer daemon pid {os.getpid()} exits: {reason}; {service.served} questions answered", err=True)
+    typer.echo(f"answer daemon pid {os.getpid()} exits: {reason}; {service.served} questions answered; "
+               f"store reopened {service.reopened} times after other processes wrote it", err=True)
 
 
 def remote_answer(settings: Settings, payload: dict[str, Any], start: bool) -> dict[str, Any] | None:

@@ -11,12 +11,14 @@ full command runs, so a question is answered the same way whichever path took it
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # as in articleqa/endpoint.py: what this process imports is what every question pays
+if TYPE_CHECKING:
+    from typing import Any
 
 VALUED = ("--source", "--since", "--until", "--reference-date", "--store", "--collection")
 FLAGS = ("--json",)
@@ -116,7 +118,7 @@ def _post(opts: dict[str, Any]) -> dict[str, Any] | None:
                 or not alive(endpoint.pid)):
             return None  # the full command starts, replaces or bypasses the process
         flag = opts.get("reference_date")  # as the settings validator stores it
-        reference_date = dt.date.fromisoformat(flag).isoformat() if flag else entry["reference_date"]
+        reference_date = _iso(flag) if flag else entry["reference_date"]
         payload = {"question": opts["question"], "source": opts.get("source"), "since": opts.get("since"),
                    "until": opts.get("until"), "mode": None, "reference_date": reference_date,
                    "fingerprint": entry["fingerprint"]}
@@ -128,9 +130,15 @@ def _post(opts: dict[str, Any]) -> dict[str, Any] | None:
     return reply
 
 
+def _iso(value: str) -> str:
+    import datetime as dt  # only for a question with a date option
+
+    return dt.date.fromisoformat(value).isoformat()
+
+
 def _is_date(value: str) -> bool:
     try:
-        dt.date.fromisoformat(value)
+        _iso(value)
     except ValueError:
         return False
     return True

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from cli.common import EXIT_OK, EXIT_PARTIAL, CollOpt, StoreOpt, UrlOpt, emit_json, fail, make_settings
-
-if TYPE_CHECKING:
-    from articleqa.settings import Settings
 
 
 def ingest_command(
@@ -63,13 +60,11 @@ def ingest_command(
 
     # Questions (the chat, the answer daemon) must win the CPU over a feed ingest; threads torch starts from here on
     # inherit the lower priority. The main thread itself, so the input budget's SIGALRM still interrupts the work.
-    # Its store writes, which readers wait for, go through a thread made before the lowering (articleqa/priority.py),
-    # and Chroma's own threads start from it too.
+    # Its store locks, which readers wait for, are taken on a thread made before the lowering (articleqa/priority.py);
+    # the Ingestor opens the store there, so Chroma's own threads start from it too.
     writer = PriorityThread(0, "articleqa-write") if workers == 1 else None
     try:
         with store_lock(settings, "articleqa ingest"):
-            if writer is not None:
-                writer.call(_open_store, settings)
             lower_this_thread(settings.chat.ingest_nice)
             report = run_with_progress(settings, inputs, quiet=quiet or as_json, workers=workers, writer=writer)
     except StoreError as exc:
@@ -80,11 +75,3 @@ def ingest_command(
         fail("no inputs found")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
 
-
-def _open_store(settings: Settings) -> None:
-    """Open the Chroma client (kept by chromadb for the process), so its worker threads get this thread's priority."""
-    from articleqa.rwlock import writing
-    from articleqa.store import open_client
-
-    with writing(settings):  # opening may create the store: a write
-        open_client(settings)

@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from articleqa.embed import Embedder, get_embedder
 from articleqa.limits import BudgetExceeded, budget
@@ -48,6 +48,11 @@ class IngestReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     passages_embedded: int = 0
+    # Each time this run locked the store (opening it, repairing, each write batch): how long it waited for questions
+    # to finish reading, and how long it held it (what a question arriving meanwhile waits for); bench/concurrency.py
+    # reports them.
+    lock_waits: list[float] = field(default_factory=list)
+    lock_holds: list[float] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)  # articles a killed earlier run left half-written
 
     def counts(self) -> dict[str, int]:
@@ -67,6 +72,13 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"counts": self.counts(), "ok": self.ok, **asdict(self)}
+
+
+T = TypeVar("T")
+
+
+def _import_chromadb() -> None:
+    import chromadb  # noqa: F401
 
 
 ProgressFn = Callable[[ItemResult, int], None]  # (result of the item just finished, passages embedded so far)
@@ -91,9 +103,12 @@ class Ingestor:
         self.settings = settings
         self.writer = writer
         self.embedder = embedder or get_embedder(settings)
+        self._lock_times: list[tuple[float, float]] = []  # (wait, hold) of each store lock, for IngestReport
         if store is None:
-            with writing(settings):  # opening may create the collections: a write
-                store = Store(settings, self.embedder)
+            # chromadb's import takes seconds on a busy machine: not while questions wait for the lock. Opening may
+            # create the collections (a write), and on the writer thread Chroma's own threads start at its priority.
+            self._unlocked(_import_chromadb)
+            store = self._locked(Store, settings, self.embedder)
         self.store = store
         # passages per embedding call: large batches amortise
         self.flush_at = max(settings.embedding.batch_size * 8, 64)
@@ -119,10 +134,10 @@ class Ingestor:
         from ingest.load import LoadError, load_inputs
 
         t0 = time.perf_counter()
-        with writing(self.settings):  # readers never see a half-repaired store
-            report = IngestReport(repaired=self.store.recover())
-            self.store.check_embedding()  # another model's collection: refuse before embedding anything
-            records = {r.id: r for r in self.store.records().values() if r.hash}
+        report = IngestReport(repaired=self._locked(self.store.recover))  # readers never see a half-repaired store
+        self.store.check_embedding()  # another model's collection: refuse before embedding anything
+        # Read without the data lock: this run holds the store's one writer lock (run), so nothing else writes it.
+        records = {r.id: r for r in self.store.records().values() if r.hash}
         finder = dedup.DuplicateFinder(self.settings.ingest.near_duplicate_threshold)
         for r in records.values():
             if r.minhash:
@@ -184,7 +199,28 @@ class Ingestor:
                 queue = []
         self._flush(queue, report, settle)
         report.seconds = time.perf_counter() - t0
+        report.lock_waits = [w for w, _ in self._lock_times]
+        report.lock_holds = [h for _, h in self._lock_times]
         return report
+
+    def _locked(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` holding the store lock, on the writer thread when there is one: every lock questions wait for
+        is taken, held and given back at normal priority, never by the ingest's lowered main thread."""
+
+        def locked() -> T:
+            asked = time.perf_counter()
+            with writing(self.settings):
+                got = time.perf_counter()
+                try:
+                    return fn(*args)
+                finally:
+                    self._lock_times.append((got - asked, time.perf_counter() - got))
+
+        return self._unlocked(locked)
+
+    def _unlocked(self, fn: Callable[[], T]) -> T:
+        """`fn()` on the writer thread when there is one."""
+        return self.writer.call(fn) if self.writer is not None else fn()
 
     def _prepare(self, item, clean, article_id, clean_error) -> tuple[Article, list[Passage]] | ItemResult:
         """Clean and chunk one loaded document under the input budget; any failure is this item's alone."""
@@ -209,8 +245,7 @@ class Ingestor:
                 if alias not in p.previous.aliases:
                     p.previous.aliases.append(alias)
                 return
-        with writing(self.settings):
-            self.store.add_alias(kept, alias)
+        self._locked(self.store.add_alias, kept, alias)
 
     def _flush(self, queue: list[_Pending], report: IngestReport, settle: Callable[[ItemResult], None]) -> None:
         if not queue:
@@ -228,16 +263,15 @@ class Ingestor:
         t = time.perf_counter()
         vectors = self.embedder.encode_passages(texts)  # outside the store lock: questions go on meanwhile
         report.embed_seconds += time.perf_counter() - t
+        settled: list[ItemResult] = []  # progress is shown after the lock is given back, not while questions wait
         try:
-            with writing(self.settings):
-                if self.writer is not None:
-                    self.writer.call(self._write, queue, vectors, report, settle)
-                else:
-                    self._write(queue, vectors, report, settle)
+            self._locked(self._write, queue, vectors, report, settled.append)
         except StoreWriting as exc:  # a stuck reader: these articles fail, the next run stores them
-            for item in queue:
-                settle(ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
-                                  reason=f"not stored: {exc}"))
+            settled = [ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
+                                  reason=f"not stored: {exc}") for item in queue]
+        finally:
+            for result in settled:
+                settle(result)
 
     def _write(self, queue: list[_Pending], vectors, report: IngestReport,
                settle: Callable[[ItemResult], None]) -> None:
@@ -257,8 +291,10 @@ class Ingestor:
                 )
             )
             row += n
+        whole = False
         try:
             self.store.replace_articles(writes)
+            whole = True
             for w in writes:
                 self._stored(w, report, settle)
         except EmbeddingError:
@@ -269,7 +305,12 @@ class Ingestor:
             for w in writes:
                 self._write_one(w, report, settle)
         try:
-            self.store.bump_generation()
+            # Is the store still there? After a whole batch its own change-log entry moved the generation already,
+            # so a read asks (one write fewer while questions wait for the lock); after the one-by-one path, a bump.
+            if whole:
+                self.store.change_state()
+            else:
+                self.store.bump_generation()
         except Exception as exc:  # the server died after the writes: later articles fail at once, the run reports
             self._store_down = f"not stored: {one_line(exc)}"
 

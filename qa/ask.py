@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,8 +53,7 @@ class Asker:
         self.answerers = Answerers(settings, self.embedder)
         self.checker = CitationChecker(self.embedder, settings.answer)
         self.rewriter = QueryRewriter(settings)
-        # Called once retrieval is done: a short-lived reader gives the store back to a waiting ingest here.
-        self.after_retrieval: Callable[[], None] | None = None
+        self._thread = threading.local()  # per-question state of questions answered at once (see after_retrieval)
         self._planner: tuple[str, object] | None = None  # (store generation it was built at, QuestionPlanner)
         self._sources_seen: tuple[int | None, set[str]] | None = None  # (change-log sequence, publications then)
         from qa.multihop import MultiHopComponent
@@ -63,6 +63,18 @@ class Asker:
         from qa.multihop_llm import MultiHopLLMComponent
 
         self.answerers.multihop_llm = MultiHopLLMComponent(settings, self.answerers.multihop)
+
+    @property
+    def after_retrieval(self) -> Callable[[], None] | None:
+        """Called once retrieval is done: a short-lived reader gives the store back to a waiting ingest here.
+
+        Per thread: the answer daemon answers questions at once with one Asker, each releasing its own read lease.
+        """
+        return getattr(self._thread, "after_retrieval", None)
+
+    @after_retrieval.setter
+    def after_retrieval(self, fn: Callable[[], None] | None) -> None:
+        self._thread.after_retrieval = fn
 
     # ---- public API ------------------------------------------------------------------------------------------
     def ask(self, request: Request | str) -> Answer:

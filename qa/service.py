@@ -1,10 +1,11 @@
 """Answer questions for other processes: one warm Asker behind a token-guarded HTTP endpoint on 127.0.0.1.
 
 Two hosts run it: the answer daemon (`articleqa ask` starts it on first use; it exits after `ask_server_idle`
-seconds without a question) and the chat, which owns its store. Questions are answered one at a time, in the
-order they came (two CPU-bound answers at once on a small machine finish no sooner, and the first waits longer).
-The daemon is a reader like any `articleqa ask`: it holds the store only from the generation check to the end of
-retrieval, and reopens the store when an ingest changed it (Chroma's embedded vector index is loaded once per open).
+seconds without a question) and the chat, which owns its store. Up to `ask_server_workers` questions are answered at
+once (one per core: question loops from several shells would otherwise queue behind each other on an idle core);
+more wait in arrival order. The daemon is a reader like any `articleqa ask`: it holds the store only from the
+generation check to the end of retrieval, and reopens the store when an ingest changed it (Chroma's embedded vector
+index is loaded once per open).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,20 +38,23 @@ class AnswerService:
         self.fingerprint = fingerprint(settings)
         self._asker = asker
         self._generation: str | None = None
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="articleqa-answer")
+        self._reopen_lock = threading.Lock()
+        self.workers = settings.chat.ask_server_workers or min(4, os.cpu_count() or 1)
+        self._worker = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="articleqa-answer")
         self.last_used = time.monotonic()
         self.busy = 0
         self.served = 0
+        self.reopened = 0  # times an ingest by another process made it reopen the store
         self._count = threading.Lock()
 
     def submit(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Answer one payload (in the worker, after the questions before it); returns (HTTP status, reply)."""
+        """Answer one payload (in a worker, once one is free); returns (HTTP status, reply)."""
         if payload.get("fingerprint") != self.fingerprint:
             return 409, {"error": "this process answers with other settings or code"}
         with self._count:
             self.busy += 1
         try:
-            return self._worker.submit(self._answer, payload).result()
+            return self._worker.submit(self._answer, payload, time.perf_counter()).result()
         finally:
             with self._count:
                 self.busy -= 1
@@ -70,11 +75,12 @@ class AnswerService:
         warm_up(self.settings)
         self._answer({"question": "warm up"})
 
-    def _answer(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _answer(self, payload: dict[str, Any], arrived: float | None = None) -> tuple[int, dict[str, Any]]:
         from articleqa.lock import busy_reason
         from articleqa.rwlock import StoreWriting, last_wait, reading
         from articleqa.store import StoreError
 
+        started = time.perf_counter()
         try:
             req = _request(payload)
         except (TypeError, ValueError) as exc:
@@ -84,28 +90,42 @@ class AnswerService:
                 answer = self._ready().ask(req)
             else:
                 with reading(self.settings) as lease:
+                    t = time.perf_counter()
                     asker = self._ready()
+                    reopen = time.perf_counter() - t
                     asker.after_retrieval = lease.release  # answering and checking need the store no more
                     try:
                         answer = asker.ask(req)
                     finally:
                         asker.after_retrieval = None
                 answer.timings["store_wait"] = last_wait()
+                answer.timings["reopen"] = reopen
         except (StoreError, StoreWriting) as exc:
             return 503, {"error": busy_reason(self.settings, exc)}
+        # Where a question's time went in this process (bench/concurrency.py): waiting for the questions before it,
+        # and all of it from arrival to reply; the rest of a client's time is its own start-up and the request.
+        answer.timings["queued"] = started - (arrived or started)
+        answer.timings["served"] = time.perf_counter() - (arrived or started)
         return 200, {"answer": answer.to_dict(), "refused": answer.refused}
 
     def _ready(self) -> Asker:
-        """The Asker, over the store as it is now (reopened when an ingest changed it since the last question)."""
-        if self._asker is None:
-            self._asker = Asker(self.settings)
-            self._generation = self._asker.store.generation()
-        elif self.follow_writer:
-            generation = self._asker.store.generation()
-            if generation != self._generation:
-                self._asker.store.reopen()
-                self._generation = generation
-        return self._asker
+        """The Asker, over the store as it is now (reopened when an ingest changed it since the last question).
+
+        Called with the read lease held. One question reopens, the others then find the store current. A question
+        still answering (past retrieval) when another reopens may read through the old client or the new one: both
+        stay valid (Chroma drops its cache of clients on a reopen, it does not close them: tests/qa/test_service.py).
+        """
+        with self._reopen_lock:
+            if self._asker is None:
+                self._asker = Asker(self.settings)
+                self._generation = self._asker.store.generation()
+            elif self.follow_writer:
+                generation = self._asker.store.generation()
+                if generation != self._generation:
+                    self._asker.store.reopen()
+                    self._generation = generation
+                    self.reopened += 1
+            return self._asker
 
 
 def _request(payload: dict[str, Any]) -> Request:
