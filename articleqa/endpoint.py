@@ -15,6 +15,8 @@ import http.client
 import json
 import os
 import secrets
+import select
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from articleqa.settings import Settings
 
 REGISTRY = ".articleqa.answer.json"
+STALL = 5.0  # seconds a client waits on a stopped (SIGSTOP, ^Z) answer process before answering elsewhere
 OWNER_LOCK = ".articleqa.answer.lock"  # held by the one daemon of a store for its whole life
 _SOURCES = ("articleqa", "qa", "ingest")  # the code an answer depends on
 
@@ -121,20 +124,26 @@ def find(settings: Settings) -> Endpoint | None:
     return found
 
 
-def ask(endpoint: Endpoint, payload: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any]]:
+def ask(endpoint: Endpoint, payload: dict[str, Any], timeout: float, stall: float = STALL
+        ) -> tuple[int, dict[str, Any]]:
     """POST one question to the endpoint.
 
     Returns:
         (HTTP status, the JSON reply): 200 with {"answer", "exit_code"}, 409 when the fingerprints differ, 4xx/5xx
         with {"error"}.
     Raises:
-        EndpointGone: nothing answered on the port, or the connection broke before a whole reply came.
+        EndpointGone: nothing answered on the port, the connection broke before a whole reply came, the process
+            stayed stopped for `stall` seconds (the kernel still accepts connections for a stopped process, so only
+            its state tells), or no reply came within `timeout`.
     """
+    if stopped(endpoint.pid):
+        raise EndpointGone(f"the answer process (pid {endpoint.pid}) is stopped")
     body = json.dumps(payload).encode()
     conn = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=timeout)
     try:
         conn.request("POST", "/ask", body, {"Content-Type": "application/json",
                                             "Authorization": f"Bearer {endpoint.token}"})
+        _await_reply(conn, endpoint.pid, timeout, stall)
         reply = conn.getresponse()
         data = reply.read()
         return reply.status, json.loads(data or b"{}")
@@ -142,6 +151,33 @@ def ask(endpoint: Endpoint, payload: dict[str, Any], timeout: float) -> tuple[in
         raise EndpointGone(f"{type(exc).__name__}: {exc}") from exc
     finally:
         conn.close()
+
+
+def _await_reply(conn: http.client.HTTPConnection, pid: int, timeout: float, stall: float) -> None:
+    """Wait until the reply starts, up to `timeout`, giving up once the process has been stopped for `stall` s."""
+    deadline = time.monotonic() + timeout
+    stopped_since: float | None = None
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            raise EndpointGone(f"no reply within {timeout:g} s")
+        if conn.sock is None or select.select([conn.sock], [], [], min(0.25, deadline - now))[0]:
+            return
+        if stopped(pid) or not alive(pid):
+            stopped_since = stopped_since or time.monotonic()
+            if time.monotonic() - stopped_since >= stall:
+                raise EndpointGone(f"the answer process (pid {pid}) stopped answering")
+        else:
+            stopped_since = None
+
+
+def stopped(pid: int) -> bool:
+    """Whether `pid` is stopped (SIGSTOP, Ctrl-Z, a debugger): it would hold every question sent to it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False
 
 
 def read(path: Path) -> Endpoint | None:
