@@ -50,8 +50,8 @@ def parse(args: list[str]) -> dict[str, Any] | None:
         else:
             positional.append(arg)
         i += 1
-    if len(positional) != 1:
-        return None
+    if len(positional) != 1 or opts.get("store") == "":
+        return None  # the full command refuses an empty --store with its usage error
     opts["question"] = positional[0]
     for key in ("since", "until", "reference_date"):
         if opts.get(key) is not None and not _is_date(opts[key]):
