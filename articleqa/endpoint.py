@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from articleqa.settings import Settings
 
 REGISTRY = ".articleqa.answer.json"
-STALL = 5.0  # seconds a client waits on a stopped (SIGSTOP, ^Z) answer process before answering elsewhere
+STALL = 5.0  # default of the ask_server_stall setting (s): how long a client waits on a stopped answer process
 OWNER_LOCK = ".articleqa.answer.lock"  # held by the one daemon of a store for its whole life
 _SOURCES = ("articleqa", "qa", "ingest")  # the code an answer depends on
 

@@ -325,6 +325,10 @@ class ChatSettings(_Group):
         "answer daemon, starting the daemon when none runs; 'running' only through one already running; 'off' "
         "always in its own process (as --local does).",
     )
+    ask_server_stall: float = Field(
+        5.0, gt=0, description="Seconds `articleqa ask` waits on a stopped answer process (SIGSTOP, Ctrl-Z) before "
+        "answering in its own process; a stopped process is skipped at once when a question starts.",
+    )
     ask_server_idle: float = Field(
         600.0, gt=0, description="Seconds without a question after which the answer daemon exits.",
     )
