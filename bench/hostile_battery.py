@@ -184,6 +184,9 @@ class Server:
         if name not in self._bombs:
             if name == "single":  # 1 GiB of zeros, gzip once (~1 MB on the wire)
                 self._bombs[name] = _gzip_stream(1 << 30)
+            elif name == "deflate":  # 512 MiB of spaces, zlib-wrapped deflate (~500 KB)
+                comp = zlib.compressobj(9)
+                self._bombs[name] = b"".join(comp.compress(b" " * (1 << 20)) for _ in range(512)) + comp.flush()
             else:  # 4 GiB of zeros, gzip twice (a few KB on the wire; the second layer inflates in one call)
                 self._bombs[name] = gzip.compress(_gzip_stream(4 << 30), 9)
         return self._bombs[name]
@@ -240,8 +243,7 @@ def _make_handler(srv: Server) -> type[BaseHTTPRequestHandler]:
                 enc = "gzip" if p == "/gzip-bomb" else "gzip, gzip"
                 return self._send(body, "text/plain", headers={"Content-Encoding": enc})
             if p == "/deflate-bomb":
-                body = zlib.compress(b" " * (512 << 20), 9)
-                return self._send(body, "text/plain", headers={"Content-Encoding": "deflate"})
+                return self._send(srv.bomb("deflate"), "text/plain", headers={"Content-Encoding": "deflate"})
             if p == "/length-short":  # declares 100,000 bytes, sends a page and closes
                 self._send(page_html(502).encode(), length=100_000)
                 self.close_connection = True
@@ -807,6 +809,11 @@ def write_inputs(b: Battery) -> None:  # noqa: C901 - one place that makes every
     for i in range(40):
         (full / f"a{i:02d}.jsonl").write_text(json.dumps(record(200 + i, id=f"many-{i}", text=article_text(
             200 + i, sentences=60))) + "\n")
+    disk = d / "disk"  # articles no other case stores: the full disk must see them all as new
+    disk.mkdir()
+    for i in range(40):
+        (disk / f"k{i:02d}.jsonl").write_text(json.dumps(record(400 + i, id=f"disk-{i}", text=article_text(
+            400 + i, sentences=60))) + "\n")
     conc = d / "conc"
     conc.mkdir()
     for i in range(16):
@@ -1436,10 +1443,8 @@ def _store_removed(b: Battery) -> tuple[Run, list[str]]:
         except OSError:
             pass
     b.stop_daemon(store)
-    if store.exists():
-        made = sorted(p.name for p in store.iterdir())
-        if made:
-            reasons.append(f"the removed store was re-created by an ask: {made[:4]}")
+    if store.exists():  # not a contract breach: the ask says no articles are stored; noted in the table
+        run.stderr += f"\nnote: the ask re-created the removed store ({len(list(store.iterdir()))} entries)"
     shutil.rmtree(store, ignore_errors=True)
     return run, reasons
 
@@ -1543,7 +1548,7 @@ def _disk_full(b: Battery, min_free: str) -> tuple[Run, list[str]]:
             fh.write(b"\0" * max(0, free - (9 << 20)))
         before = snapshot(store)
         env = {"ARTICLEQA_STORE_PATH": str(store), "ARTICLEQA_MIN_FREE_MB": min_free}
-        files = sorted((b.inp / "many").glob("*.jsonl"))
+        files = sorted((b.inp / "disk").glob("*.jsonl"))
         args = ["ingest", *map(str, files), "--json"]
         run = b.runner.run(args, env=env, timeout=400 * b.scale)
         reasons = [f"killed: {run.killed}"] if run.killed else []
@@ -1566,6 +1571,11 @@ def _disk_full(b: Battery, min_free: str) -> tuple[Run, list[str]]:
         if again.rc != 0:
             reasons.append(f"re-run with space: exit {again.rc or again.killed}, {last_line(again.stderr)!r}")
         reasons += [f"store after re-run: {p}" for p in final.problems()]
+        missing = [i for i in range(40) if f"disk-{i}" not in final.records]
+        if missing:
+            reasons.append(f"{len(missing)} articles missing after the re-run with space")
+        if run.rc == 0:
+            reasons.append("the disk never filled: the case tested nothing (grow the corpus)")
         b.stop_daemon(store)
         return run, reasons
     finally:
@@ -1691,7 +1701,7 @@ def _chat(b: Battery) -> tuple[Run, list[str]]:
         def call() -> None:
             try:
                 result["report"] = client.predict([], f"{b.server.base}/drip-headers\n{b.server.base}/page/700",
-                                                  api_name="/api_ingest")
+                                                  api_name="/ingest")
             except Exception as exc:
                 result["error"] = f"{type(exc).__name__}: {exc}"
 
@@ -1785,7 +1795,7 @@ def main() -> None:
     b.seed()
     write_inputs(b)
     if "http" in a.groups:
-        b.server.bomb("single"), b.server.bomb("double")
+        b.server.bomb("single"), b.server.bomb("double"), b.server.bomb("deflate")
     print(f"code under test: {b.code}\n")
     print("| group | case | exit | s | first error line (else last stderr line) | store | verdict |")
     print("|---|---|---|---|---|---|---|")

@@ -608,6 +608,8 @@ def _fetch(url: str, client, settings: Settings) -> _Response:
         if cutter.fired:  # the timer cut the connection: the error is the deadline, whatever httpx calls it
             raise _Reject(late) from exc
         raise _http_failure(exc, per_call) from exc
+    except UnicodeError as exc:  # a host name IDNA cannot encode ("xn--a", a lone surrogate)
+        raise _Reject(f"invalid URL ({type(exc).__name__}: {_short(exc)[:160]})") from exc
 
 
 class _DeadlineCutter:

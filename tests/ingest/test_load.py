@@ -506,3 +506,8 @@ def test_a_url_longer_than_max_url_chars(http_server, load_settings):
     assert err.reason == "URL too long (5,040 characters > max_url_chars 4,096)".replace(
         "5,040", f"{len(url):,}")
     assert len(err.origin) <= 200
+
+
+def test_a_host_name_idna_cannot_encode_is_an_invalid_url(load_settings):
+    err = error("http://xn--a.invalid/", load_settings)
+    assert err.reason.startswith("invalid URL (")
