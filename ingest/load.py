@@ -533,7 +533,7 @@ class _Inflate:
         # Content-Encoding lists codings in the order they were applied: undo them last to first.
         self._stages = [zlib.decompressobj(_DECODERS[n]) for n in reversed(names)]
         self._raw_deflate = [n == "deflate" for n in reversed(names)]
-        self._fresh = [True] * len(names)
+        self._head = [b""] * len(names)  # a "deflate" stage's first bytes, until its zlib header is known good
         self._limit, self._too_large, self.total = limit, too_large, 0
 
     def feed(self, data: bytes) -> bytes:
@@ -549,21 +549,26 @@ class _Inflate:
 
         out: list[bytes] = []
         size = 0
-        while data:
+        while True:
             try:
                 piece = self._stages[k].decompress(data, _STEP)
             except zlib.error as exc:
-                if self._raw_deflate[k] and self._fresh[k]:  # "deflate" sent without its zlib header
-                    self._stages[k], self._fresh[k] = zlib.decompressobj(-15), False
+                if self._raw_deflate[k]:  # "deflate" sent without its zlib header: start over as raw deflate
+                    self._stages[k], self._raw_deflate[k] = zlib.decompressobj(-15), False
+                    data, self._head[k] = self._head[k] + data, b""
                     continue
                 raise _Reject(f"corrupt compressed response ({exc})") from None
-            self._fresh[k] = False
+            if self._raw_deflate[k]:
+                self._head[k] += data[: 2 - len(self._head[k])]
+                self._raw_deflate[k] = len(self._head[k]) < 2  # zlib checks its 2-byte header once it has it
             out.append(piece)
             size += len(piece)
             if size > self._limit:
                 raise _Reject(self._too_large)
             data = self._stages[k].unconsumed_tail
-        return b"".join(out)
+            # Input used up: one more call with none drains what a full step left pending, then stop.
+            if not data and (not piece or self._stages[k].eof):
+                return b"".join(out)
 
 
 @dataclass

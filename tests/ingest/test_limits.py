@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from articleqa.models import Article, RawDocument
 from articleqa.settings import Settings
@@ -309,3 +312,31 @@ def test_raw_deflate_without_a_zlib_header_is_decoded(hostile):
     host, _ = hostile
     got = _load([f"http://{host}/deflate"])
     assert isinstance(got[0], RawDocument) and got[0].text.startswith("Plain words.")
+
+
+@given(data=st.binary(max_size=5000), zeros=st.integers(0, 200_000),
+       coding=st.sampled_from(["gzip", "deflate", "raw-deflate", "gzip, gzip", "x-gzip", "", "identity"]),
+       steps=st.lists(st.integers(1, 70_000), min_size=1, max_size=8))
+@hyp_settings(max_examples=60, deadline=None)
+def test_inflating_in_steps_gives_back_the_body(data, zeros, coding, steps):
+    """Whatever the coding and however the network splits the body, the bounded inflater returns the exact bytes."""
+    from ingest.load import _Inflate
+
+    raw = data + b"\0" * zeros
+    if coding in ("gzip", "x-gzip"):
+        body = gzip.compress(raw)
+    elif coding == "deflate":
+        body = zlib.compress(raw)
+    elif coding == "raw-deflate":
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body, coding = comp.compress(raw) + comp.flush(), "deflate"
+    elif coding == "gzip, gzip":
+        body = gzip.compress(gzip.compress(raw))
+    else:
+        body = raw
+    inflate, out, pos, k = _Inflate(coding, 10**9, "too large"), [], 0, 0
+    while pos < len(body):
+        step = steps[k % len(steps)]
+        out.append(inflate.feed(body[pos : pos + step]))
+        pos, k = pos + step, k + 1
+    assert b"".join(out) == raw
