@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import socket
+import time
 from collections import namedtuple
 from pathlib import Path
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from articleqa.settings import Settings
 
 REGISTRY = ".articleqa.answer.json"
+STALL = 5.0  # default of the ask_server_stall setting (s): how long a client waits on a stopped answer process
 OWNER_LOCK = ".articleqa.answer.lock"  # held by the one daemon of a store for its whole life
 _SOURCES = ("articleqa", "qa", "ingest")  # the code an answer depends on
 
@@ -123,21 +126,27 @@ def find(settings: Settings) -> Endpoint | None:
     return found
 
 
-def ask(endpoint: Endpoint, payload: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any]]:
+def ask(endpoint: Endpoint, payload: dict[str, Any], timeout: float, stall: float = STALL
+        ) -> tuple[int, dict[str, Any]]:
     """POST one question to the endpoint (HTTP/1.1 over a plain socket; the server closes after its reply).
 
     Returns:
         (HTTP status, the JSON reply): 200 with {"answer", "refused"}, 409 when the fingerprints differ, 4xx/5xx
         with {"error"}.
     Raises:
-        EndpointGone: nothing answered on the port, or the connection broke before a whole reply came.
+        EndpointGone: nothing answered on the port, the connection broke before a whole reply came, the process
+            stayed stopped for `stall` seconds (the kernel still accepts connections for a stopped process, so only
+            its state tells), or no reply came within `timeout`.
     """
+    if stopped(endpoint.pid):
+        raise EndpointGone(f"the answer process (pid {endpoint.pid}) is stopped")
     body = json.dumps(payload).encode()
     head = (f"POST /ask HTTP/1.1\r\nHost: 127.0.0.1:{endpoint.port}\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {endpoint.token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
     try:
         with socket.create_connection(("127.0.0.1", endpoint.port), timeout=timeout) as sock:
             sock.sendall(head.encode() + body)
+            _await_reply(sock, endpoint.pid, timeout, stall)
             chunks = []
             while chunk := sock.recv(1 << 16):
                 chunks.append(chunk)
@@ -171,6 +180,33 @@ def read(path: Path) -> Endpoint | None:
                         str(data.get("role", "daemon")), str(data.get("code", "")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _await_reply(sock: socket.socket, pid: int, timeout: float, stall: float) -> None:
+    """Wait until the reply starts, up to `timeout`, giving up once the process has been stopped for `stall` s."""
+    deadline = time.monotonic() + timeout
+    stopped_since: float | None = None
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            raise EndpointGone(f"no reply within {timeout:g} s")
+        if select.select([sock], [], [], min(0.25, deadline - now))[0]:
+            return
+        if stopped(pid) or not alive(pid):
+            stopped_since = stopped_since or time.monotonic()
+            if time.monotonic() - stopped_since >= stall:
+                raise EndpointGone(f"the answer process (pid {pid}) stopped answering")
+        else:
+            stopped_since = None
+
+
+def stopped(pid: int) -> bool:
+    """Whether `pid` is stopped (SIGSTOP, Ctrl-Z, a debugger): it would hold every question sent to it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False
 
 
 def alive(pid: int) -> bool:

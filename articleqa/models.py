@@ -46,6 +46,8 @@ class RawDocument:
     date: str | None = None  # ISO YYYY-MM-DD
     source: str | None = None
     author: str | None = None
+    # The file or feed this record or entry came from ("" for a whole input): where it came from, not what it is.
+    parent: str = field(default="", compare=False)
 
 
 @dataclass

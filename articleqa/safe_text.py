@@ -9,6 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 # C0 controls except tab/LF/CR, DEL, C1 controls, and the bidirectional overrides that can disguise text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_ANY = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# In one-line fields also the invisible marks that disguise or split a title: bidi marks and zero-width characters.
+_INVISIBLE = re.compile(r"[\u061c\u200b\u200e\u200f\u2060\ufeff]")
 # A whole ANSI escape sequence (CSI "ESC [ ... letter" or OSC "ESC ] ... BEL"), so no "[2J" residue is left.
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)?)")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -30,7 +32,20 @@ def clean_text(text: str) -> str:
 def clean_field(value: str) -> str:
     """A one-line metadata field (title, byline, source, date): every control character (newlines too) becomes a
     space, whitespace runs collapse."""
-    return " ".join(_CONTROL_ANY.sub(" ", _ANSI.sub("", scrub_surrogates(value))).split())
+    return " ".join(_CONTROL_ANY.sub(" ", _INVISIBLE.sub("", _ANSI.sub("", scrub_surrogates(value)))).split())
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, at a word boundary when one is near, ending in "…"."""
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return text[:limit]
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if space >= limit * 0.8:
+        head = head[:space]
+    return head.rstrip() + "…"
 
 
 def strip_credentials(url: str) -> str:

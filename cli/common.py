@@ -11,11 +11,26 @@ import typer
 if TYPE_CHECKING:
     from articleqa.settings import Settings
 
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="Embedded Chroma folder [env ARTICLEQA_STORE_PATH].")]
+
+
+def _store_path(value: str | None) -> Path | None:
+    """--store as a Path; an empty value is refused (Path("") is the current folder: an unset shell variable must not
+    make it a store)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise typer.BadParameter("is empty; give the store's folder", param_hint="--store")
+    return Path(value)
+
+
+# Typed str (with the callback making it a Path): Typer would turn "" into Path("."), indistinguishable from ".".
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", callback=_store_path, help="Embedded Chroma folder [env ARTICLEQA_STORE_PATH].")]
 UrlOpt = Annotated[str | None, typer.Option("--chroma-url", help="Chroma server URL [env ARTICLEQA_CHROMA_URL].")]
 CollOpt = Annotated[str | None, typer.Option("--collection", help="Collection name [env ARTICLEQA_COLLECTION].")]
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3
+MESSAGE_CHARS = 600  # longest error message printed (inputs and options quoted in it are cut)
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -28,9 +43,10 @@ def make_settings(**overrides: object) -> Settings:
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     """One line on stderr naming the input and the reason (control characters escaped), then exit with `code`;
     under --json the message goes into the JSON printed on stdout (cli/guard.py)."""
-    from articleqa.safe_text import one_line_safe
+    from articleqa.safe_text import one_line_safe, shorten
     from cli.guard import note_error
 
+    message = shorten(message, MESSAGE_CHARS)  # a 5,000-character collection name quoted back is not one clear line
     note_error(message)
     typer.echo(f"error: {one_line_safe(message)}", err=True)
     raise typer.Exit(code)

@@ -118,7 +118,8 @@ def remote_answer(settings: Settings, payload: dict[str, Any], start: bool) -> d
     if endpoint is None or endpoint.fingerprint != payload["fingerprint"]:
         return None
     try:
-        status, reply = ask(endpoint, payload, timeout=2 * settings.limits.read_wait + 300)
+        status, reply = ask(endpoint, payload, timeout=2 * settings.limits.read_wait + 300,
+                            stall=settings.chat.ask_server_stall)
     except EndpointGone:
         # It exited meanwhile (idle, killed). Its stale entry goes, so the next question starts a replacement;
         # this one is answered here rather than waiting for a model load.

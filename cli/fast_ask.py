@@ -52,8 +52,8 @@ def parse(args: list[str]) -> dict[str, Any] | None:
         else:
             positional.append(arg)
         i += 1
-    if len(positional) != 1:
-        return None
+    if len(positional) != 1 or opts.get("store") == "":
+        return None  # the full command refuses an empty --store with its usage error
     opts["question"] = positional[0]
     for key in ("since", "until", "reference_date"):
         if opts.get(key) is not None and not _is_date(opts[key]):
@@ -71,10 +71,12 @@ def client_key(environ: dict[str, str] | os._Environ, store: str | None, collect
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
-def remember(key: str, folder: Path, fingerprint: str, reference_date: str | None, timeout: float) -> None:
+def remember(key: str, folder: Path, fingerprint: str, reference_date: str | None, timeout: float,
+             stall: float | None = None) -> None:
     """Record, for the fast path, which warm process answered in this context (best effort: a read-only home only
     means every `ask` takes the full path)."""
-    entry = {"folder": str(folder), "fingerprint": fingerprint, "reference_date": reference_date, "timeout": timeout}
+    entry = {"folder": str(folder), "fingerprint": fingerprint, "reference_date": reference_date, "timeout": timeout,
+             "stall": stall}
     directory = _cache_dir()
     tmp = directory / f"{key}.{os.getpid()}.tmp"
     try:
@@ -107,7 +109,7 @@ def try_answer(args: list[str]) -> int | None:
 
 
 def _post(opts: dict[str, Any]) -> dict[str, Any] | None:
-    from articleqa.endpoint import REGISTRY, EndpointGone, alive, ask, code_stamp, read
+    from articleqa.endpoint import REGISTRY, STALL, EndpointGone, alive, ask, code_stamp, read
 
     try:
         opts["question"].encode("utf-8")  # undecodable bytes from the terminal: the full command reports them
@@ -122,7 +124,8 @@ def _post(opts: dict[str, Any]) -> dict[str, Any] | None:
         payload = {"question": opts["question"], "source": opts.get("source"), "since": opts.get("since"),
                    "until": opts.get("until"), "mode": None, "reference_date": reference_date,
                    "fingerprint": entry["fingerprint"]}
-        status, reply = ask(endpoint, payload, timeout=float(entry["timeout"]))
+        status, reply = ask(endpoint, payload, timeout=float(entry["timeout"]),
+                            stall=float(entry.get("stall") or STALL))
     except (OSError, ValueError, KeyError, TypeError, UnicodeError, EndpointGone):
         return None
     if status != 200 or not isinstance(reply.get("answer"), dict):

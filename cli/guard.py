@@ -10,7 +10,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from articleqa.safe_text import one_line_safe, redact_urls
+from articleqa.safe_text import one_line_safe, redact_urls, shorten
 
 
 @dataclass
@@ -74,6 +74,7 @@ def run(app: Any, argv: list[str] | None = None, prog_name: str = "articleqa") -
     # `eval --json PATH` names a file; everywhere else --json asks for JSON on stdout.
     _state.json_requested, _state.json_printed, _state.last_error = "--json" in args and command != "eval", False, ""
     where = f"{prog_name} {command}".strip()
+    _quiet_libraries(debug)
     try:
         code = app(args=args, prog_name=prog_name, standalone_mode=False)
         code = code if isinstance(code, int) else 0
@@ -81,7 +82,7 @@ def run(app: Any, argv: list[str] | None = None, prog_name: str = "articleqa") -
         code = exc.exit_code
     except usage_errors as exc:  # usage errors: a bad option value, a missing argument
         _show_usage_error(exc)
-        note_error(one_line_safe(exc.format_message()))
+        note_error(one_line_safe(shorten(exc.format_message(), 600)))
         code = exc.exit_code
     except aborts:
         note_error("interrupted")
@@ -97,6 +98,18 @@ def run(app: Any, argv: list[str] | None = None, prog_name: str = "articleqa") -
     if _state.json_requested and not _state.json_printed and code not in (0, None):
         emit_json({"ok": False, "exit_code": code, "error": _state.last_error or f"{where} failed (exit {code})"})
     return code
+
+
+def _quiet_libraries(debug: bool) -> None:
+    """Library log records (pypdf's "EOF marker not found", feedparser's and trafilatura's notes) are not the
+    command's output: every problem is already one line naming the input. `--debug` shows them."""
+    import logging
+
+    root = logging.getLogger()
+    if debug:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())  # no handler at all would send warnings to stderr (lastResort)
 
 
 def _exception_kinds() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
@@ -127,7 +140,7 @@ def _exception_kinds() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, 
 
 def _is_usage(exc: BaseException) -> bool:
     # A bad setting is the user's to fix, not a bug: no traceback hint.
-    return type(exc).__name__ == "ValidationError"
+    return type(exc).__name__ in ("ValidationError", "SettingsError")
 
 
 def _show_usage_error(exc: Any) -> None:

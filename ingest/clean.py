@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from articleqa.models import Article, RawDocument
-from articleqa.safe_text import clean_field, clean_text, strip_credentials
+from articleqa.safe_text import clean_field, clean_text, scrub_surrogates, shorten, strip_credentials
 from articleqa.settings import Settings
 from articleqa.text import normalize_space
-from ingest.limits import HtmlLimits, HtmlTooLarge, bound_html
+from ingest.limits import HtmlLimits, HtmlTooLarge, check_html
 from ingest.load import normalize_date
 
 MIN_WORDS = 20
@@ -155,11 +155,12 @@ def clean(raw: RawDocument, settings: Settings | None = None) -> Article:
     raw = _sanitised(raw)
     if raw.is_html:
         try:
-            html = bound_html(raw.text, HtmlLimits(limits.max_html_mb, limits.max_html_depth,
-                                                   limits.max_html_attributes))
+            page = check_html(raw.text, HtmlLimits(limits.max_html_mb, limits.max_html_depth,
+                                                   limits.max_html_attributes, limits.max_html_elements))
         except HtmlTooLarge as exc:
             raise CleanError(str(exc)) from None
-        lines, guess = _from_html(RawDocument(**{**raw.__dict__, "text": html}))
+        lines, guess = _from_html(RawDocument(**{**raw.__dict__, "text": page.html}),
+                                  fallbacks=page.elements <= limits.html_fallback_elements)
         lines, more = _clean_lines(lines, page=False)
     else:
         text = raw.text
@@ -175,20 +176,34 @@ def clean(raw: RawDocument, settings: Settings | None = None) -> Article:
     n = _words(body)
     if n < MIN_WORDS:
         raise CleanError(f"no article text left after cleaning ({n} words)")
-    url = strip_credentials(raw.url or guess.url or "")
+    url = _stored_url(raw.url or guess.url or "", limits.max_url_chars)
+
+    def field(value: str) -> str:
+        # A page's <title>, a feed entry or a record can hold a megabyte; every passage carries these fields.
+        return shorten(clean_field(value), limits.max_field_chars)
+
     article = Article(
         id="",
         text=body,
-        title=clean_field(raw.title or guess.title or more.title),
+        title=field(raw.title or guess.title or more.title),
         url=url,
-        date=clean_field(raw.date or guess.date or more.date),
-        source=clean_field(raw.source or guess.source or more.source or _host(url)),
-        author=clean_field(raw.author or guess.author or more.author),
-        dateline=clean_field(more.dateline or guess.dateline),
-        origin=strip_credentials(raw.origin),
+        date=field(raw.date or guess.date or more.date),
+        source=field(raw.source or guess.source or more.source or _host(url)),
+        author=field(raw.author or guess.author or more.author),
+        dateline=field(more.dateline or guess.dateline),
+        origin=scrub_surrogates(strip_credentials(raw.origin)),
     )
     article.id = article_id(raw, article)
     return article
+
+
+def _stored_url(url: str, max_chars: int) -> str:
+    """The article's URL as stored and shown: http(s) only (a javascript:, data: or file: "URL" from a record or a
+    canonical link is not the article's address), without credentials, and not longer than `max_chars`."""
+    url = strip_credentials(url.strip())
+    if len(url) > max_chars or not re.match(r"(?i)https?://[^/\s]", url):
+        return ""
+    return url
 
 
 def _sanitised(raw: RawDocument) -> RawDocument:
@@ -215,7 +230,8 @@ def article_id(raw: RawDocument, article: Article) -> str:
     url = strip_credentials(raw.url or article.url)
     if url:
         return "url-" + hashlib.sha1(normalize_url(url).encode()).hexdigest()[:16]
-    return "file-" + hashlib.sha1(os.path.abspath(raw.origin).encode()).hexdigest()[:16]
+    # fsencode: a file name that is not UTF-8 arrives with surrogate escapes; it still names one file, one id.
+    return "file-" + hashlib.sha1(os.fsencode(os.path.abspath(raw.origin))).hexdigest()[:16]
 
 
 def normalize_url(url: str) -> str:
@@ -232,12 +248,14 @@ def normalize_url(url: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _from_html(raw: RawDocument) -> tuple[list[str], _Guess]:
+def _from_html(raw: RawDocument, fallbacks: bool = True) -> tuple[list[str], _Guess]:
+    """Main text lines and metadata of an HTML page; `fallbacks` lets trafilatura also try readability and jusText
+    (off for large pages: jusText's time grows with the square of the number of short paragraphs, 5,000 took 8 s)."""
     import trafilatura
 
     try:
         doc = trafilatura.bare_extraction(raw.text, url=raw.url, with_metadata=True, include_comments=False,
-                                          include_tables=True)
+                                          include_tables=True, fast=not fallbacks)
     except Exception as exc:  # trafilatura/lxml raise assorted errors on malformed markup
         raise CleanError(f"HTML could not be parsed ({exc})") from exc
     if doc is None or not (doc.text or "").strip():

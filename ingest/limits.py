@@ -1,4 +1,5 @@
-"""HTML checked before parsing: size limited, nesting flattened and attribute lists cut, in one linear pass."""
+"""HTML checked before parsing: size and element count limited, nesting flattened and attribute lists cut, in one
+linear pass."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ _MATCH_WINDOW = 64  # how far up the open-element stack an end tag looks for its
 
 
 class HtmlTooLarge(ValueError):
-    """The page is larger than max_html_mb; the message names the limit."""
+    """The page is larger than max_html_mb or has more than max_html_elements; the message names the limit."""
 
 
 @dataclass
@@ -26,30 +27,44 @@ class HtmlLimits:
     max_mb: float = 10.0
     max_depth: int = 256
     max_attributes: int = 64
+    max_elements: int = 20_000
+
+
+@dataclass
+class CheckedHtml:
+    """A page made safe to parse, and how many elements it has."""
+
+    html: str
+    elements: int
 
 
 def bound_html(html: str, limits: HtmlLimits) -> str:
-    """The page, made safe to parse.
+    """The page, made safe to parse (see `check_html`)."""
+    return check_html(html, limits).html
+
+
+def check_html(html: str, limits: HtmlLimits) -> CheckedHtml:
+    """The page, made safe to parse, with its element count.
 
     libxml2 gives up on documents nested deeper than 256 levels (a page of 10,000 nested <div>s parses to nothing)
-    and spends quadratic time on an element with 100,000 attributes. Pages within the limits are returned
-    unchanged; otherwise wrapper tags deeper than `max_depth` are dropped (their text stays) and attributes past
-    `max_attributes` are removed.
+    and spends quadratic time on an element with 100,000 attributes; the extractor's time grows faster than the
+    number of elements. Pages within the limits are returned unchanged; otherwise wrapper tags deeper than
+    `max_depth` are dropped (their text stays) and attributes past `max_attributes` are removed.
 
     Args:
         html: the page.
-        limits: size, depth and attribute limits.
+        limits: size, element, depth and attribute limits.
     Returns:
-        The page, rewritten only when a limit was exceeded.
+        The page (rewritten only when a depth or attribute limit was exceeded) and its number of elements.
     Raises:
-        HtmlTooLarge: when the page is larger than `limits.max_mb`.
+        HtmlTooLarge: when the page is larger than `limits.max_mb` or has more than `limits.max_elements` elements
+            (counting stops there, so a page of millions of tags is refused in milliseconds).
     """
     size_mb = len(html) / (1024 * 1024)
     if limits.max_mb > 0 and size_mb > limits.max_mb:
         raise HtmlTooLarge(f"HTML page too large ({size_mb:.1f} MiB > max_html_mb {limits.max_mb:g})")
-    if not _exceeds(html, limits):
-        return html
-    return "".join(_rewrite(html, limits))
+    exceeds, elements = _scan(html, limits)
+    return CheckedHtml("".join(_rewrite(html, limits)) if exceeds else html, elements)
 
 
 def _tags(html: str):
@@ -71,10 +86,10 @@ def _tags(html: str):
         pos = j + 1
         m = _NAME.match(tag)
         if m and not tag.startswith("/") and m.group(1).lower() in _RAW:
-            # Skip to the matching end tag: "<" inside a script is not markup.
+            # Skip to the matching end tag: "<" inside a script is not markup. Without one the rest of the page is
+            # the element's text (as in a browser); searching again from every later "<script>" would be quadratic.
             k = _find_ci(html, m.group(1), pos)
-            if k >= 0:
-                pos = k
+            pos = k if k >= 0 else n
 
 
 def _find_ci(html: str, name: str, pos: int) -> int:
@@ -108,15 +123,21 @@ def _walk(html: str):
             yield start, end, tag, name, len(stack), "start"
 
 
-def _exceeds(html: str, limits: HtmlLimits) -> bool:
+def _scan(html: str, limits: HtmlLimits) -> tuple[bool, int]:
+    """(whether a depth or attribute limit is exceeded, number of elements)."""
+    exceeds, elements = False, 0
     for _s, _e, tag, _name, depth, kind in _walk(html):
-        if kind == "start" and depth > limits.max_depth:
-            return True
+        if kind not in ("start", "void"):
+            continue
+        elements += 1
+        if elements > limits.max_elements > 0:
+            raise HtmlTooLarge(f"HTML page has too many elements (over max_html_elements {limits.max_elements:,})")
+        if exceeds:
+            continue
         # Each attribute takes at least two characters: shorter tags cannot be over the limit.
         many = len(tag) > 2 * limits.max_attributes and _count_attrs(tag) > limits.max_attributes
-        if kind in ("start", "void") and many:
-            return True
-    return False
+        exceeds = (kind == "start" and depth > limits.max_depth) or many
+    return exceeds, elements
 
 
 def _count_attrs(tag: str) -> int:

@@ -6,9 +6,13 @@ import datetime as dt
 import fnmatch
 import io
 import json
+import os
 import re
+import socket
+import stat
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,10 @@ _MIB = 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _UTF8_SEQ = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _XML_FEED = re.compile(rb"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
+# A URL-like argument that is not an http(s) URL (ftp://, file://, data:, javascript:, mailto:): never a path.
+_OTHER_SCHEME = re.compile(r"(?i)^([a-z][a-z0-9+.-]*):(//|(?=[^\\/]))")
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+         (b"\xfe\xff", "utf-16"))
 _HTML_START = re.compile(r"\A\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|article|div|p)[\s>]", re.I | re.S)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)
 # Up to and including the first four-digit year: a date written in words ends there ("4 Sep 2025, 10:00 | Updated").
@@ -73,23 +81,62 @@ def load_inputs(inputs: list[str], settings: Settings) -> Iterator[RawDocument |
                 yield LoadError(repr(item), "empty input; give a file, folder or URL")
                 continue
             if re.match(r"(?i)https?://", item):
+                if len(item) > settings.limits.max_url_chars:
+                    yield LoadError(_clip(item), _url_too_long(item, settings))
+                    continue
                 if client is None:
                     client = _http_client(settings)
                 yield from _load_url(item, client, settings, allow_feed=True)
                 continue
             try:
                 path = Path(item).expanduser()
-                files = _folder_files(path, settings) if path.is_dir() else [path] if path.exists() else None
-            except (OSError, ValueError) as exc:  # a NUL in the name, an unreadable folder, a loop of links
+                if path.is_dir():
+                    yield from _folder(path, settings)
+                    continue
+                missing = not path.exists()
+            except (OSError, ValueError) as exc:  # a NUL in the name, a name too long
                 yield LoadError(item, f"cannot read: {getattr(exc, 'strerror', None) or _short(exc)}")
                 continue
-            if files is None:
-                yield LoadError(item, "no such file or directory")
-            for file in files or []:
-                yield from _bounded(str(file), settings, lambda f=file: _load_file(f, settings))
+            if missing:
+                yield LoadError(item, _missing_reason(item, path))
+                continue
+            yield from _bounded(str(path), settings, lambda f=path: _load_file(f, settings))
     finally:
         if client is not None:
             client.close()
+
+
+def _url_too_long(url: str, settings: Settings) -> str:
+    return f"URL too long ({len(url):,} characters > max_url_chars {settings.limits.max_url_chars:,})"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    """A long input name shortened for a message (the head names it; a 100 KB URL is not one clear line)."""
+    return text if len(text) <= limit else f"{text[: limit - 40]}…{text[-39:]}"
+
+
+def _capped(items: Iterable[RawDocument | LoadError], origin: str, max_bad: int, what: str
+            ) -> Iterator[RawDocument | LoadError]:
+    """The items of one file or feed with at most `max_bad` LoadErrors, then one line counting the rest."""
+    bad = 0
+    for item in items:
+        if isinstance(item, LoadError):
+            bad += 1
+            if bad > max_bad:
+                continue
+        yield item
+    if bad > max_bad:
+        yield LoadError(origin, f"{bad - max_bad} more bad {what} not shown (max_bad_lines {max_bad})")
+
+
+def _missing_reason(item: str, path: Path) -> str:
+    """Why an argument names nothing to read: a URL of another scheme, a dangling or looping link, or no file."""
+    scheme = _OTHER_SCHEME.match(item)
+    if scheme and len(scheme.group(1)) > 1:  # "C:" style drive letters are paths
+        return f"unsupported URL scheme '{scheme.group(1).lower()}:' (only http and https URLs are fetched)"
+    if path.is_symlink():
+        return "broken or looping symbolic link"
+    return "no such file or directory"
 
 
 def _bounded(origin: str, settings: Settings, load: Callable[[], Iterator[RawDocument | LoadError]]
@@ -110,22 +157,54 @@ def _bounded(origin: str, settings: Settings, load: Callable[[], Iterator[RawDoc
         return [LoadError(origin, f"could not load ({type(exc).__name__}: {_short(exc)[:200]})")]
 
 
-def _folder_files(folder: Path, settings: Settings) -> list[Path]:
-    """Supported files below `folder`, sorted, filtered by include/exclude; hidden files and folders are skipped."""
-    found = []
-    for file in sorted(folder.rglob("*")):
-        rel = file.relative_to(folder)
-        # Hidden entries (.git, .ipynb_checkpoints, editor backups) are never articles.
-        if any(part.startswith(".") for part in rel.parts) or not file.is_file():
+def _folder(folder: Path, settings: Settings) -> Iterator[RawDocument | LoadError]:
+    """Every supported file below `folder`, each under its own budget; a subfolder that cannot be read is one
+    LoadError and the walk goes on."""
+    files, errors = _folder_files(folder, settings)
+    yield from errors
+    for file in files:
+        yield from _bounded(str(file), settings, lambda f=file: _load_file(f, settings))
+
+
+def _folder_files(folder: Path, settings: Settings) -> tuple[list[Path], list[LoadError]]:
+    """Supported files below `folder`, sorted, filtered by include/exclude, and the subfolders that could not be read.
+
+    Hidden files and folders are skipped; links to folders are not followed (a link back up would loop). The walk
+    keeps its own stack, so no nesting depth can exhaust Python's recursion limit.
+    """
+    found: list[Path] = []
+    errors: list[LoadError] = []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            errors.append(LoadError(str(current), f"cannot read folder: {exc.strerror or _short(exc)}"))
             continue
-        if file.suffix.lower() not in SUPPORTED_EXTENSIONS:
-            continue
-        if settings.ingest.include and not _matches(rel, settings.ingest.include):
-            continue
-        if settings.ingest.exclude and _matches(rel, settings.ingest.exclude):
-            continue
-        found.append(file)
-    return found
+        for entry in reversed(entries):  # a stack: reversed, so files come out in sorted order
+            # Hidden entries (.git, .ipynb_checkpoints, editor backups) are never articles.
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
+                    continue
+                if not entry.is_file():  # FIFOs, sockets, devices, dangling links: not articles
+                    continue
+            except OSError:
+                continue
+            rel = path.relative_to(folder)
+            if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+                continue
+            if settings.ingest.include and not _matches(rel, settings.ingest.include):
+                continue
+            if settings.ingest.exclude and _matches(rel, settings.ingest.exclude):
+                continue
+            found.append(path)
+    return sorted(found), errors
 
 
 def _matches(rel: Path, patterns: list[str]) -> bool:
@@ -144,13 +223,20 @@ def _load_file(path: Path, settings: Settings) -> Iterator[RawDocument | LoadErr
         yield LoadError(origin, f"unsupported file type '{ext or path.name}' (supported: "
                                 f"{', '.join(sorted(SUPPORTED_EXTENSIONS))})")
         return
+    limit = int(settings.ingest.max_file_mb * _MIB)
     try:
-        size = path.stat().st_size
-        if size > settings.ingest.max_file_mb * _MIB:
-            raise _Reject(f"file too large ({size / _MIB:.1f} MiB > max_file_mb {settings.ingest.max_file_mb:g})")
-        if size == 0:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO would block the run until a writer comes; /dev/zero or /dev/urandom never end.
+            raise _Reject(f"not a regular file ({_file_kind(st.st_mode)})")
+        if st.st_size > limit:
+            raise _Reject(f"file too large ({st.st_size / _MIB:.1f} MiB > max_file_mb {settings.ingest.max_file_mb:g})")
+        if st.st_size == 0:
             raise _Reject("empty file")
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)  # never more than the limit, even from a file that grows while it is read
+        if len(data) > limit:
+            raise _Reject(f"file too large (grew past max_file_mb {settings.ingest.max_file_mb:g} while read)")
     except _Reject as exc:
         yield LoadError(origin, str(exc))
         return
@@ -158,6 +244,16 @@ def _load_file(path: Path, settings: Settings) -> Iterator[RawDocument | LoadErr
         yield LoadError(origin, f"cannot read: {exc.strerror or exc}")
         return
     yield from _load_bytes(data, ext, origin, url=None, max_bad=settings.limits.max_bad_lines)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def _load_bytes(data: bytes, kind: str, origin: str, url: str | None,
@@ -181,7 +277,7 @@ def _load_bytes(data: bytes, kind: str, origin: str, url: str | None,
         yield LoadError(origin, str(exc))
         return
     if kind == ".json":
-        yield from _json_records(text, origin)
+        yield from _json_records(text, origin, max_bad)
     elif kind in _HTML_EXTENSIONS:
         yield RawDocument(origin=origin, text=text, is_html=True, url=url, **hints)
     else:
@@ -197,17 +293,21 @@ def _decode(data: bytes, charset: str | None = None, html: bool = False) -> str:
     it readable. This admits legacy Western files ("café" saved as latin-1, Windows curly quotes) and rejects binary
     junk and damaged UTF-8, reported as "invalid UTF-8".
     """
+    for bom, encoding in _BOMS:  # before the NUL test: UTF-16 and UTF-32 text is full of NUL bytes
+        if data.startswith(bom):
+            try:
+                return _checked(data.decode(encoding, errors="strict"))
+            except UnicodeDecodeError:
+                raise _Reject(f"invalid {encoding.upper()} after its byte-order mark") from None
     if b"\x00" in data[:65536]:
         raise _Reject("binary file (contains NUL bytes)")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return _checked(data.decode("utf-16", errors="strict"))
-        except UnicodeDecodeError:
-            raise _Reject("invalid UTF-16 after its byte-order mark") from None
     if html and not charset:
         m = _META_CHARSET.search(data[:4096])
         charset = m.group(1).decode("ascii") if m else None
-    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+    # A declared charset is honoured only when ASCII reads the same in it: a page whose bytes are ASCII/UTF-8 but
+    # that claims UTF-16 or UTF-7 (a lie, or an XSS trick) would otherwise become CJK junk or hidden markup. Browsers
+    # do the same (WHATWG: a <meta> UTF-16 label means UTF-8; UTF-7 is not supported at all).
+    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8") and _ascii_compatible(charset):
         try:
             return _checked(data.decode(charset))
         except (LookupError, UnicodeDecodeError):
@@ -228,6 +328,14 @@ def _decode(data: bytes, charset: str | None = None, html: bool = False) -> str:
             return text
     raise _Reject(f"invalid UTF-8 (byte 0x{data[utf8_error.start]:02x} at offset {utf8_error.start}) "
                   "and not plausible cp1252/latin-1 text")
+
+
+def _ascii_compatible(charset: str) -> bool:
+    probe = "<html> text=1; A-Z a-z 0-9 +/-"
+    try:
+        return probe.encode(charset) == probe.encode("ascii") and probe.encode(charset).decode(charset) == probe
+    except (LookupError, UnicodeError, ValueError):
+        return False
 
 
 def _checked(text: str) -> str:
@@ -296,23 +404,21 @@ def _reflow(text: str) -> str:
 
 def _jsonl_records(data: bytes, origin: str, max_bad: int) -> Iterator[RawDocument | LoadError]:
     """One record per JSONL line; each bad line is one LoadError (the first `max_bad`, then one count)."""
-    bad = good = 0
-    for lineno, raw_line in enumerate(data.split(b"\n"), start=1):
-        if not raw_line.strip():
-            continue
-        where = f"{origin}:{lineno}"
-        item = _jsonl_line(raw_line, where, first=lineno == 1)
-        if isinstance(item, LoadError):
-            bad += 1
-            if bad <= max_bad:
-                yield item
-            continue
-        good += 1
+    seen = False
+    for item in _capped(_jsonl_lines(data, origin), origin, max_bad, "lines"):
+        seen = True
         yield item
-    if bad > max_bad:
-        yield LoadError(origin, f"{bad - max_bad} more bad lines not shown (max_bad_lines {max_bad})")
-    if not bad and not good:
+    if not seen:
         yield LoadError(origin, "empty file")
+
+
+def _jsonl_lines(data: bytes, origin: str) -> Iterator[RawDocument | LoadError]:
+    for lineno, raw_line in enumerate(data.split(b"\n"), start=1):
+        if raw_line.strip():
+            item = _jsonl_line(raw_line, f"{origin}:{lineno}", first=lineno == 1)
+            if isinstance(item, RawDocument):
+                item.parent = origin
+            yield item
 
 
 def _jsonl_line(raw_line: bytes, where: str, first: bool) -> RawDocument | LoadError:
@@ -341,7 +447,7 @@ def _parse_json(text: str, where: str) -> Any:
         return LoadError(where, f"invalid JSON: {_short(exc)[:160]}")
 
 
-def _json_records(text: str, origin: str) -> Iterator[RawDocument | LoadError]:
+def _json_records(text: str, origin: str, max_bad: int = 20) -> Iterator[RawDocument | LoadError]:
     value = _parse_json(text, origin)
     if isinstance(value, LoadError):
         yield value
@@ -349,13 +455,13 @@ def _json_records(text: str, origin: str) -> Iterator[RawDocument | LoadError]:
     if isinstance(value, list):
         if not value:
             yield LoadError(origin, "JSON list has no records")
-        for i, item in enumerate(value):
-            yield _record(item, f"{origin}[{i}]")
+        records = (_record(item, f"{origin}[{i}]", parent=origin) for i, item in enumerate(value))
+        yield from _capped(records, origin, max_bad, "records")
     else:
         yield _record(value, origin)
 
 
-def _record(value: Any, origin: str) -> RawDocument | LoadError:
+def _record(value: Any, origin: str, parent: str = "") -> RawDocument | LoadError:
     """One JSON object {text, id|doc_id, title, url, publish_date|date, source, author} as a RawDocument."""
     if not isinstance(value, dict):
         return LoadError(origin, f"JSON record must be an object, got {type(value).__name__}")
@@ -386,6 +492,7 @@ def _record(value: Any, origin: str) -> RawDocument | LoadError:
         date=normalize_date(raw_date) if raw_date else None,
         source=field("source"),
         author=field("author"),
+        parent=parent,
     )
 
 
@@ -400,8 +507,68 @@ def _http_client(settings: Settings):  # -> httpx.Client (kept lazy so importing
     return httpx.Client(
         timeout=settings.ingest.http_timeout,
         follow_redirects=True,
-        headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+        # A fresh connection per request: the deadline's timer can only cut a connection whose socket it saw open.
+        limits=httpx.Limits(max_keepalive_connections=0),
+        headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                 "Accept-Encoding": ", ".join(_DECODERS)},
     )
+
+
+# Content-Encodings decoded here, in bounded steps (httpx inflates a whole chunk at once: "gzip, gzip" turns a few
+# KB into gigabytes in one call). The value is zlib's wbits.
+_DECODERS = {"gzip": 16 + 15, "x-gzip": 16 + 15, "deflate": 15}
+_STEP = 1 << 20  # bytes inflated per step
+
+
+class _Inflate:
+    """Undo a Content-Encoding chain ("gzip", "deflate", "gzip, gzip") without ever holding more than `limit`."""
+
+    def __init__(self, encodings: str, limit: int, too_large: str):
+        import zlib
+
+        names = [e.strip().lower() for e in encodings.split(",") if e.strip() and e.strip().lower() != "identity"]
+        unknown = [n for n in names if n not in _DECODERS]
+        if unknown:
+            raise _Reject(f"unsupported Content-Encoding '{unknown[0][:40]}'")
+        # Content-Encoding lists codings in the order they were applied: undo them last to first.
+        self._stages = [zlib.decompressobj(_DECODERS[n]) for n in reversed(names)]
+        self._raw_deflate = [n == "deflate" for n in reversed(names)]
+        self._head = [b""] * len(names)  # a "deflate" stage's first bytes, until its zlib header is known good
+        self._limit, self._too_large, self.total = limit, too_large, 0
+
+    def feed(self, data: bytes) -> bytes:
+        for k in range(len(self._stages)):
+            data = self._stage(k, data)
+        self.total += len(data)
+        if self.total > self._limit:
+            raise _Reject(self._too_large)
+        return data
+
+    def _stage(self, k: int, data: bytes) -> bytes:
+        import zlib
+
+        out: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                piece = self._stages[k].decompress(data, _STEP)
+            except zlib.error as exc:
+                if self._raw_deflate[k]:  # "deflate" sent without its zlib header: start over as raw deflate
+                    self._stages[k], self._raw_deflate[k] = zlib.decompressobj(-15), False
+                    data, self._head[k] = self._head[k] + data, b""
+                    continue
+                raise _Reject(f"corrupt compressed response ({exc})") from None
+            if self._raw_deflate[k]:
+                self._head[k] += data[: 2 - len(self._head[k])]
+                self._raw_deflate[k] = len(self._head[k]) < 2  # zlib checks its 2-byte header once it has it
+            out.append(piece)
+            size += len(piece)
+            if size > self._limit:
+                raise _Reject(self._too_large)
+            data = self._stages[k].unconsumed_tail
+            # Input used up: one more call with none drains what a full step left pending, then stop.
+            if not data and (not piece or self._stages[k].eof):
+                return b"".join(out)
 
 
 @dataclass
@@ -423,34 +590,82 @@ def _fetch(url: str, client, settings: Settings) -> _Response:
     # Each read waits at most http_timeout, and never past the deadline: a server dripping a byte a second cannot
     # hold a URL longer than http_deadline even where no timer signal is available (the chat's ingest thread).
     per_call = min(timeout, deadline) if deadline > 0 else timeout
+    too_large = f"response too large (over max_file_mb {settings.ingest.max_file_mb:g} MiB)"
+    late = f"took longer than http_deadline {deadline:g} s"
+    cutter = _DeadlineCutter(deadline)
     try:
-        with budget(deadline, f"took longer than http_deadline {deadline:g} s"), \
-                client.stream("GET", url, timeout=httpx.Timeout(per_call)) as resp:
+        with cutter, budget(deadline, late), client.stream(
+                "GET", url, timeout=httpx.Timeout(per_call), extensions={"trace": cutter.trace}) as resp:
             if resp.status_code >= 400:
                 raise _Reject(f"HTTP {resp.status_code} {resp.reason_phrase}".rstrip())
             declared = resp.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise _Reject(f"response too large ({int(declared) / _MIB:.1f} MiB > max_file_mb "
                               f"{settings.ingest.max_file_mb:g})")
-            chunks, total = [], 0
-            for chunk in resp.iter_bytes():
+            inflate = _Inflate(resp.headers.get("content-encoding", ""), limit, too_large)
+            chunks = []
+            for raw in resp.iter_raw():
                 check()
-                total += len(chunk)
-                if total > limit:
-                    raise _Reject(f"response too large (over max_file_mb {settings.ingest.max_file_mb:g} MiB)")
-                chunks.append(chunk)
+                chunks.append(inflate.feed(raw))
             ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
             return _Response(strip_credentials(str(resp.url)), ctype, resp.charset_encoding, b"".join(chunks))
-    except httpx.TimeoutException as exc:
-        raise _Reject(f"unreachable: timed out after {per_call:g}s") from exc
-    except httpx.ConnectError as exc:
-        raise _Reject(f"unreachable: cannot connect ({_short(exc)})") from exc
-    except httpx.TooManyRedirects as exc:
-        raise _Reject("too many redirects") from exc
-    except httpx.InvalidURL as exc:
-        raise _Reject(f"invalid URL ({_short(exc)})") from exc
     except httpx.HTTPError as exc:
-        raise _Reject(f"request failed ({type(exc).__name__}: {_short(exc)})") from exc
+        if cutter.fired:  # the timer cut the connection: the error is the deadline, whatever httpx calls it
+            raise _Reject(late) from exc
+        raise _http_failure(exc, per_call) from exc
+    except UnicodeError as exc:  # a host name IDNA cannot encode ("xn--a", a lone surrogate)
+        raise _Reject(f"invalid URL ({type(exc).__name__}: {_short(exc)[:160]})") from exc
+
+
+class _DeadlineCutter:
+    """Shuts the request's sockets when the deadline passes. In the main thread SIGALRM interrupts a slow request;
+    in any other thread (the chat's ingest) a server dripping header bytes never lets a read time out, and no
+    cooperative check runs before the body: only closing the socket under it ends the request."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.fired = seconds, False
+        self._sockets: list[Any] = []
+        self._timer: threading.Timer | None = None
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete" and info.get("return_value") is not None:
+            sock = info["return_value"].get_extra_info("socket")
+            if sock is not None:
+                self._sockets.append(sock)
+
+    def _cut(self) -> None:
+        self.fired = True
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> _DeadlineCutter:
+        if self.seconds > 0:
+            self._timer = threading.Timer(self.seconds, self._cut)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _http_failure(exc: Exception, per_call: float) -> _Reject:
+    """The one-line rejection for an httpx error."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return _Reject(f"unreachable: timed out after {per_call:g}s")
+    if isinstance(exc, httpx.ConnectError):
+        return _Reject(f"unreachable: cannot connect ({_short(exc)})")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return _Reject("too many redirects")
+    if isinstance(exc, httpx.InvalidURL):
+        return _Reject(f"invalid URL ({_short(exc)})")
+    return _Reject(f"request failed ({type(exc).__name__}: {_short(exc)})")
 
 
 def _short(exc: Exception) -> str:
@@ -516,6 +731,16 @@ def _load_feed(feed_url: str, resp: _Response, parsed: Any, client, settings: Se
         why = f" ({parsed.get('bozo_exception')})" if parsed.get("bozo") and not parsed.get("version") else ""
         yield LoadError(feed_url, f"feed has no entries{why}")
         return
+    most = settings.limits.max_feed_entries
+    if len(entries) > most:
+        yield LoadError(feed_url, f"feed has {len(entries):,} entries; only the first {most:,} are fetched "
+                                  f"(max_feed_entries {most:,})")
+    yield from _capped(_feed_entries(feed_url, resp, entries[:most], client, settings), feed_url,
+                       settings.limits.max_bad_lines, "entries")
+
+
+def _feed_entries(feed_url: str, resp: _Response, entries: list[Any], client, settings: Settings
+                  ) -> Iterator[RawDocument | LoadError]:
     for i, entry in enumerate(entries):
         link = entry.get("link")
         if not link:
@@ -523,8 +748,11 @@ def _load_feed(feed_url: str, resp: _Response, parsed: Any, client, settings: Se
             continue
         link = urljoin(resp.url, str(link).strip())
         if not re.match(r"(?i)https?://", link):
-            shown_link = strip_credentials(link)[:200]
+            shown_link = _clip(strip_credentials(link))
             yield LoadError(f"{feed_url}[{i}]", f"feed entry link is not an http(s) URL: {shown_link!r}")
+            continue
+        if len(link) > settings.limits.max_url_chars:
+            yield LoadError(f"{feed_url}[{i}]", _url_too_long(link, settings))
             continue
         hints = {
             "title": clean_field(str(entry.get("title") or "")) or None,
@@ -533,7 +761,10 @@ def _load_feed(feed_url: str, resp: _Response, parsed: Any, client, settings: Se
             "author": clean_field(str((entry.get("author_detail") or {}).get("name") or entry.get("author") or ""))
             or None,
         }
-        yield from _load_url(link, client, settings, allow_feed=False, hints=hints)
+        for item in _load_url(link, client, settings, allow_feed=False, hints=hints):
+            if isinstance(item, RawDocument):
+                item.parent = feed_url
+            yield item
 
 
 def _entry_date(entry: Any) -> str | None:

@@ -13,6 +13,7 @@ from articleqa.limits import BudgetExceeded, budget
 from articleqa.models import Article, Passage
 from articleqa.priority import PriorityThread
 from articleqa.rwlock import StoreWriting, writing
+from articleqa.safe_text import scrub_surrogates
 from articleqa.settings import Settings
 from articleqa.store import ArticleRecord, ArticleWrite, EmbeddingError, Store, StoreError, one_line
 from articleqa.text import words
@@ -32,6 +33,8 @@ class ItemResult:
     title: str = ""
     passages: int = 0
     reason: str = ""  # why it failed, or which article it duplicates
+    parent: str = ""  # the file or feed a record or entry came from ("" for a whole input)
+    count: int = 1  # how many inputs this line stands for (a "N more failed" line stands for N)
 
     def line(self) -> str:
         if self.status == "failed":
@@ -56,7 +59,7 @@ class IngestReport:
     repaired: list[str] = field(default_factory=list)  # articles a killed earlier run left half-written
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(1 for i in self.items if i.status == s) for s in STATUSES}
+        return {s: sum(i.count for i in self.items if i.status == s) for s in STATUSES}
 
     @property
     def ok(self) -> bool:
@@ -71,7 +74,12 @@ class IngestReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts(), "ok": self.ok, **asdict(self)}
+        data = {"counts": self.counts(), "ok": self.ok, **asdict(self)}
+        # A file name that is not UTF-8 carries lone surrogates: strict JSON readers reject them.
+        for item in data["items"]:
+            for key in ("origin", "title", "reason", "parent"):
+                item[key] = scrub_surrogates(item[key])
+        return data
 
 
 T = TypeVar("T")
@@ -113,6 +121,7 @@ class Ingestor:
         # passages per embedding call: large batches amortise
         self.flush_at = max(settings.embedding.batch_size * 8, 64)
         self._store_down = ""  # set once a server stayed unreachable through every retry
+        self._failures: dict[str, int] = {}  # failed records per file or feed in the current run
 
     def run(self, inputs: list[str], on_item: ProgressFn | None = None) -> IngestReport:
         """Ingest every input; bad inputs are reported and skipped, never fatal.
@@ -126,8 +135,17 @@ class Ingestor:
         from articleqa.lock import store_lock
 
         # Re-entrant: the chat (which holds the lock for its lifetime) and the CLI (which takes it first) pass through.
+        self._failures = {}
         with store_lock(self.settings, "an ingest"):
-            return self._run(inputs, on_item)
+            report = self._run(inputs, on_item)
+        max_bad = self.settings.limits.max_bad_lines
+        for parent, n in self._failures.items():
+            if n > max_bad:
+                report.items.append(ItemResult(parent, "failed", reason=f"{n - max_bad:,} more records failed (not "
+                                               f"shown; max_bad_lines {max_bad})", count=n - max_bad))
+                if on_item:
+                    on_item(report.items[-1], report.passages_embedded)
+        return report
 
     def _run(self, inputs: list[str], on_item: ProgressFn | None) -> IngestReport:
         from ingest.clean import CleanError, article_id, clean
@@ -144,8 +162,18 @@ class Ingestor:
                 finder.add(r.id, dedup.decode(r.minhash), r.text_hash)
         queue: list[_Pending] = []
         seen_ids: set[str] = set()
+        parents: dict[str, str] = {}  # article id -> the file or feed it came from
+        failures = self._failures
+        max_bad = self.settings.limits.max_bad_lines
 
         def settle(result: ItemResult) -> None:
+            result.parent = result.parent or parents.get(result.article_id, "")
+            if result.status == "failed" and result.parent:
+                # A file of 100,000 records that all fail is one problem: its first max_bad_lines, then one count
+                # (added by `run`, once every write has reported).
+                failures[result.parent] = failures.get(result.parent, 0) + 1
+                if failures[result.parent] > max_bad:
+                    return
             report.items.append(result)
             if on_item:
                 on_item(result, report.passages_embedded)
@@ -156,9 +184,12 @@ class Ingestor:
                 continue
             prepared = self._prepare(item, clean, article_id, CleanError)
             if isinstance(prepared, ItemResult):
+                prepared.parent = item.parent
                 settle(prepared)
                 continue
             article, passages = prepared
+            if item.parent:
+                parents[article.id] = item.parent
             digest = content_hash(article)[:12]
             previous = records.get(article.id)
             if article.id in seen_ids:

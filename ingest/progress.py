@@ -9,9 +9,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from articleqa.priority import PriorityThread
-from articleqa.safe_text import one_line_safe
+from articleqa.safe_text import one_line_safe, shorten
 from articleqa.settings import Settings
 from ingest.pipeline import Ingestor, IngestReport, ItemResult
+
+SHOWN_CHARS = 300  # longest input name or reason printed on one error line
 
 
 def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False, workers: int = 1,
@@ -52,7 +54,9 @@ def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False
             elapsed = max(time.perf_counter() - start, 1e-6)
             done = progress.tasks[0].completed + 1
             rate = f"{done / elapsed:.1f} art/s, {passages / elapsed:.1f} pass/s"
-            origin, reason = escape(one_line_safe(result.origin)), escape(one_line_safe(result.reason))
+            # One line each, of readable length: a 100 KB URL is named by its first few hundred characters.
+            origin = escape(one_line_safe(shorten(result.origin, SHOWN_CHARS)))
+            reason = escape(one_line_safe(shorten(result.reason, SHOWN_CHARS)))
             progress.update(task, advance=1, passages=passages, rate=rate, current=origin[-40:])
             if result.status == "failed":
                 # soft_wrap: one input, one line, even when stderr is not a terminal (rich would wrap at 80)
@@ -62,6 +66,7 @@ def run_with_progress(settings: Settings, inputs: list[str], quiet: bool = False
 
         report = ingestor.run(inputs, on_item=on_item)
     if report.repaired:
-        console.print(f"repaired {len(report.repaired)} article(s) left half-written by an interrupted run")
-    console.print(report.summary())
+        console.print(f"repaired {len(report.repaired)} article(s) left half-written by an interrupted run",
+                      soft_wrap=True)
+    console.print(report.summary(), soft_wrap=True)
     return report

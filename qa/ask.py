@@ -15,6 +15,7 @@ from articleqa.models import Answer, Passage
 from articleqa.settings import Settings
 from articleqa.store import Store
 from qa.answerers import Answerers, stream_draft
+from qa.dates import shift
 from qa.metadata import record_field, record_topic
 from qa.retrieve import Filters, HybridRetriever, Retrieval
 from qa.turn import Draft, Request, Turn
@@ -332,7 +333,7 @@ def publish_window(since: dt.date | None, until: dt.date | None) -> tuple[dt.dat
     """
     if since and until and since == until:
         return since, None
-    return (since - dt.timedelta(days=3) if since else None, until + dt.timedelta(days=7) if until else None)
+    return (shift(since, -3) if since else None, shift(until, 7) if until else None)  # clamped to the calendar
 
 
 def as_of(filters: Filters, reference: dt.date | None) -> Filters:

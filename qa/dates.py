@@ -33,6 +33,23 @@ _NUMBER_WORDS = {
 }
 
 Range = tuple[date | None, date | None, str]
+_SPAN = (date.max - date.min).days
+
+
+def shift(d: date, days: int) -> date:
+    """`d` moved by `days`, clamped to the calendar (year 1 to 9999): "the past 99999999999 years" or an article
+    dated 0001-01-01 that says "yesterday" must not overflow.
+
+    Args:
+        d: a day.
+        days: days to add (negative: subtract), any size.
+    Returns:
+        The day, or date.min / date.max when it falls outside the calendar.
+    """
+    try:
+        return d + timedelta(days=max(-_SPAN, min(_SPAN, days)))
+    except OverflowError:
+        return date.min if days < 0 else date.max
 
 
 def question_date_range(question: str, reference: date) -> Range:
@@ -49,7 +66,10 @@ def question_date_range(question: str, reference: date) -> Range:
         m = re.search(pattern, question, flags=re.IGNORECASE)
         if not m:
             continue
-        bounds = handler(m, reference)
+        try:
+            bounds = handler(m, reference)
+        except (OverflowError, ValueError):  # a phrase outside the calendar ("last year" of year 1) filters nothing
+            bounds = None
         if bounds is not None:
             return bounds[0], bounds[1], m.group(0).strip()
     return None, None, ""
@@ -126,8 +146,8 @@ def weekday_date(weekday: str, published: date, future: bool = False) -> date | 
         return None
     delta = (published.weekday() - target) % 7
     if future:
-        return published + timedelta(days=(target - published.weekday()) % 7)
-    return published - timedelta(days=delta)
+        return shift(published, (target - published.weekday()) % 7)
+    return shift(published, -delta)
 
 
 # A weekday (optionally "late"/"early" before it and a part of day after it), or a day word. Possessives
@@ -173,7 +193,7 @@ def resolve_relative_dates(sentence: str, published: date) -> str:
             when = weekday_date(m.group("wd"), published, future=bool(_FUTURE_CUE.search(prefix)))
         else:
             key = re.sub(r"\s+", " ", m.group("rel").lower())
-            when = published + timedelta(days=_REL_OFFSETS[key])
+            when = shift(published, _REL_OFFSETS[key])
         if when is None:
             continue
         out.append(sentence[last : m.end()] + f" ({format_day(when)})")
@@ -186,7 +206,7 @@ def resolve_relative_dates(sentence: str, published: date) -> str:
 
 
 def _week_start(d: date) -> date:
-    return d - timedelta(days=d.weekday())
+    return shift(d, -d.weekday())
 
 
 def _month_bounds(y: int, m: int) -> tuple[date, date]:
@@ -208,7 +228,7 @@ def _past_n(m: re.Match[str], ref: date) -> tuple[date, date]:
     raw = m.group(1).lower()
     n = int(raw) if raw.isdigit() else _NUMBER_WORDS.get(raw, 1)
     # "the past 7 days" is today and the 6 days before it.
-    return ref - timedelta(days=max(0, n * _UNITS[m.group(2).lower()] - 1)), ref
+    return shift(ref, -max(0, n * _UNITS[m.group(2).lower()] - 1)), ref
 
 
 def _since(m: re.Match[str], ref: date) -> tuple[date | None, date | None] | None:
@@ -218,12 +238,12 @@ def _since(m: re.Match[str], ref: date) -> tuple[date | None, date | None] | Non
 
 def _before(m: re.Match[str], ref: date) -> tuple[date | None, date | None] | None:
     d = parse_date_expression(m.group(1), ref)
-    return (None, d[0] - timedelta(days=1)) if d else None
+    return (None, shift(d[0], -1)) if d else None
 
 
 def _after(m: re.Match[str], ref: date) -> tuple[date | None, date | None] | None:
     d = parse_date_expression(m.group(1), ref)
-    return (d[1] + timedelta(days=1), None) if d else None
+    return (shift(d[1], 1), None) if d else None
 
 
 def _on_or_in(m: re.Match[str], ref: date) -> tuple[date, date] | None:
@@ -231,7 +251,7 @@ def _on_or_in(m: re.Match[str], ref: date) -> tuple[date, date] | None:
 
 
 def _last_month(_: re.Match[str], ref: date) -> tuple[date, date]:
-    prev = ref.replace(day=1) - timedelta(days=1)
+    prev = shift(ref.replace(day=1), -1)
     return _month_bounds(prev.year, prev.month)
 
 
@@ -246,12 +266,12 @@ _RULES = [
     (rf"\bafter\s+({_DATE})(?![\w-])", _after),
     (rf"\bon\s+({_DAY})(?![\w-])", _on_or_in),
     (rf"\b(?:in|during)\s+({_MONTH}(?:,?\s+\d{{4}})?|(?:19|20)\d{{2}})(?![\w-])", _on_or_in),
-    (r"\blast\s+week\b", lambda _, r: (_week_start(r) - timedelta(days=7), _week_start(r) - timedelta(days=1))),
+    (r"\blast\s+week\b", lambda _, r: (shift(_week_start(r), -7), shift(_week_start(r), -1))),
     (r"\bthis\s+week\b", lambda _, r: (_week_start(r), r)),
     (r"\blast\s+month\b", _last_month),
     (r"\bthis\s+month\b", lambda _, r: (r.replace(day=1), r)),
     (r"\blast\s+year\b", lambda _, r: (date(r.year - 1, 1, 1), date(r.year - 1, 12, 31))),
     (r"\bthis\s+year\b", lambda _, r: (date(r.year, 1, 1), r)),
-    (r"\byesterday\b", lambda _, r: (r - timedelta(days=1), r - timedelta(days=1))),
+    (r"\byesterday\b", lambda _, r: (shift(r, -1), shift(r, -1))),
     (r"\btoday\b", lambda _, r: (r, r)),
 ]

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from qa.dates import MONTHS
+from qa.dates import MONTHS, shift
 
 AnswerKind = Literal["yes_no", "before_after", "which", "name", "other"]
 
@@ -238,21 +238,20 @@ def build_steps(question: str, mentions: list[SourceMention], dates: list[dt.dat
         label = m.sources[0] if len(m.sources) == 1 else m.text
         steps.append(Step(
             query=f"{claim} {base}".strip(), label=label + (f", {day.isoformat()}" if day else ""),
-            sources=m.sources, since=day - dt.timedelta(days=1) if day else None,
-            until=day + dt.timedelta(days=1) if day else None,
+            sources=m.sources, since=shift(day, -1) if day else None, until=shift(day, 1) if day else None,
         ))
     used = {(tuple(s.sources), s.since) for s in steps}
     for pos, day in date_at:  # "... The Sydney Morning Herald ... on October 1 ... and the one from November 5"
         owner = next((m for m in reversed(ordered) if m.start < pos), ordered[0] if ordered else None)
         if owner is None:
             continue
-        key = (tuple(owner.sources), day - dt.timedelta(days=1))
+        key = (tuple(owner.sources), shift(day, -1))
         if key not in used and not any(s.since and abs((s.since - key[1]).days) <= 0 for s in steps
                                        if tuple(s.sources) == key[0]):
             used.add(key)
             steps.append(Step(query=base, label=f"{owner.sources[0] if owner.sources else owner.text}, "
                               f"{day.isoformat()}", sources=owner.sources, since=key[1],
-                              until=day + dt.timedelta(days=1)))
+                              until=shift(day, 1)))
     return steps
 
 

@@ -26,7 +26,9 @@ from articleqa.settings import Settings
 from qa.ask import Asker
 from qa.turn import Request
 
-MAX_BODY = 64 * 1024  # a question is at most max_question_chars; anything larger is not one
+# A question longer than max_question_chars is refused by the answerer, with that reason; the body limit only stops
+# abuse. 1 MiB holds any question a command line can carry (128 KiB per argument, up to 6 JSON bytes a character).
+MAX_BODY = 1024 * 1024
 
 
 class AnswerService:

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
-from articleqa.endpoint import REGISTRY, Endpoint, find, fingerprint, publish, withdraw, without_reference_date
+import pytest
+
+from articleqa.endpoint import (
+    REGISTRY,
+    Endpoint,
+    EndpointGone,
+    ask,
+    find,
+    fingerprint,
+    publish,
+    stopped,
+    withdraw,
+    without_reference_date,
+)
 from articleqa.settings import Settings
 
 
@@ -51,3 +67,63 @@ def test_fingerprint_follows_answer_settings_not_the_chat_or_the_date(tmp_path):
 
 def test_server_mode_has_no_registry(tmp_path):
     assert find(Settings(store_path=tmp_path, chroma_url="http://127.0.0.1:8000")) is None
+
+
+# A stand-in answer process: replies to POST /ask after `delay` seconds (a real process, so it can be stopped).
+_SERVER = """
+import json, sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(float(sys.argv[1]))
+        body = json.dumps({"answer": {}, "refused": False}).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+srv = HTTPServer(("127.0.0.1", 0), H)
+print(srv.server_port, flush=True)
+srv.serve_forever()
+"""
+
+
+@pytest.fixture
+def answerer():
+    """Start the stand-in with a reply delay; yields (process, Endpoint); the process is killed afterwards."""
+    procs: list[subprocess.Popen] = []
+
+    def start(delay: float) -> tuple[subprocess.Popen, Endpoint]:
+        proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(delay)], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        port = int(proc.stdout.readline())
+        return proc, Endpoint(proc.pid, port, "t", "fp", "daemon")
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait()
+
+
+def test_a_stopped_answer_process_is_not_waited_for(answerer):
+    """The kernel still accepts connections for a SIGSTOPped process: only its state says it will never reply."""
+    proc, endpoint = answerer(0.0)
+    assert ask(endpoint, {"q": 1}, timeout=30)[0] == 200
+    proc.send_signal(signal.SIGSTOP)
+    while not stopped(proc.pid):  # the signal is delivered asynchronously
+        time.sleep(0.01)
+    t = time.monotonic()
+    with pytest.raises(EndpointGone, match="is stopped"):
+        ask(endpoint, {"q": 1}, timeout=300)
+    assert time.monotonic() - t < 2
+
+
+def test_an_answer_process_stopped_mid_question_is_given_up_after_the_stall(answerer):
+    proc, endpoint = answerer(1.5)
+    threading.Timer(0.5, proc.send_signal, (signal.SIGSTOP,)).start()
+    t = time.monotonic()
+    with pytest.raises(EndpointGone, match="stopped answering"):
+        ask(endpoint, {"q": 1}, timeout=300, stall=1.0)
+    assert time.monotonic() - t < 6
+    proc.send_signal(signal.SIGCONT)
+    assert ask(endpoint, {"q": 1}, timeout=30)[0] == 200  # continued, it answers again

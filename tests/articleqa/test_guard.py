@@ -108,3 +108,37 @@ def _wait_for_records(port: int, deadline: float) -> bool:
             pass
         time.sleep(0.2)
     return False
+
+
+# --- careless commands and noisy libraries (bench/hostile_battery.py) ---------------------------------------------
+
+
+def test_an_empty_store_option_is_refused_not_the_current_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(["articles", "list", "--store", "", "--json"], capsys)
+    assert code == 2 and "--store" in json.loads(out)["error"] and "is empty" in json.loads(out)["error"]
+    assert list(tmp_path.iterdir()) == []  # no store made in the working folder
+
+
+def test_library_warnings_and_long_messages_stay_off_the_terminal(capsys, tmp_path):
+    """pypdf logs "EOF marker not found" before the loader reports the PDF as corrupt: the user sees one line."""
+    (tmp_path / "half.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog")
+    code, out, err = _run(["ingest", str(tmp_path / "half.pdf"), "--json", "--store", str(tmp_path / "s")], capsys)
+    lines = err.strip().split("\n")
+    assert code == 1 and len(lines) == 2, err
+    assert lines[0].startswith(f"error: {tmp_path / 'half.pdf'}: corrupt PDF") and "EOF marker" not in err
+    assert lines[1].startswith("0 added") and lines[1].endswith("/s)")  # the summary is one line, never wrapped
+    code, out, err = _run(["articles", "list", "--collection", "c" * 5000, "--store", str(tmp_path / "s")], capsys)
+    assert code == 2 and err.count("\n") == 1 and len(err) < 800
+
+
+def test_records_that_all_fail_are_counted_past_max_bad_lines(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARTICLEQA_MAX_BAD_LINES", "4")
+    (tmp_path / "tiny.jsonl").write_text("".join(json.dumps({"id": f"t{i}", "text": "Too short."}) + "\n"
+                                                 for i in range(30)))
+    code, out, err = _run(["ingest", str(tmp_path / "tiny.jsonl"), "--json", "--store", str(tmp_path / "s")],
+                          capsys)
+    report = json.loads(out)
+    assert code == 1 and report["counts"]["failed"] == 30
+    assert err.count("\n") == 4 + 1 + 1, err  # four lines, one count, the summary
+    assert "26 more records failed (not shown; max_bad_lines 4)" in err

@@ -54,3 +54,41 @@ def test_every_field_has_one_flat_name_and_a_description():
     assert len(FLAT) == sum(len(m.model_fields) for m in GROUPS.values())
     for model in GROUPS.values():
         assert all(f.description for f in model.model_fields.values())
+
+
+# --- hostile values (bench/hostile_battery.py): every limit validated, every error naming its variable ----------
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("INPUT_BUDGET", "nan"), ("MAX_FILE_MB", "inf"), ("READ_WAIT", "-5"), ("TOP_K", "0"), ("HTTP_TIMEOUT", "0"),
+    ("CHUNK_SIZE", "-5"), ("MAX_HTML_ELEMENTS", "0"), ("MAX_FEED_ENTRIES", "-1"), ("PORT", "70000"),
+])
+def test_a_limit_out_of_range_is_refused_naming_it(monkeypatch, name, value):
+    monkeypatch.setenv(f"ARTICLEQA_{name}", value)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert name.lower() in str(info.value)
+
+
+def test_an_empty_or_file_store_path_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("ARTICLEQA_STORE_PATH", "")
+    with pytest.raises(ValidationError, match="is empty"):
+        Settings()
+    monkeypatch.delenv("ARTICLEQA_STORE_PATH")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValidationError, match="is a file"):
+        Settings(store_path=tmp_path / "f")
+
+
+def test_override_errors_name_the_group_and_field():
+    with pytest.raises(ValidationError) as info:
+        Settings().with_overrides(chunk_size=-5)
+    assert info.value.errors()[0]["loc"] == ("ingest", "chunk_size")
+
+
+def test_an_unreadable_list_variable_names_itself(monkeypatch):
+    from articleqa.settings import SettingsError
+
+    monkeypatch.setenv("ARTICLEQA_INCLUDE", "[broken")
+    with pytest.raises(SettingsError, match="ARTICLEQA_INCLUDE"):
+        Settings()

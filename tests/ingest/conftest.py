@@ -94,7 +94,16 @@ def _routes(base: str) -> dict[str, tuple[int, str, bytes]]:
         "/image.png": (200, "image/png", b"\x89PNG\r\n\x1a\n" + b"x" * 100),
         "/empty.html": (200, "text/html", b""),
         "/big.html": (200, "text/html", b"<html><body>" + b"<p>word word word.</p>" * 5000 + b"</body></html>"),
+        # ASCII bytes labelled UTF-16 / UTF-7: decoded as declared they are CJK junk or hidden markup.
+        "/label-utf16.html": (200, "text/html; charset=utf-16", html1),
+        "/label-utf7.html": (200, "text/html; charset=utf-7", html1),
+        "/many-entries.rss": (200, "application/rss+xml", _many_entries(base, 300).encode()),
     }
+
+
+def _many_entries(base: str, n: int) -> str:
+    items = "".join(f"<item><title>E{i}</title><link>{base}/gone/{i}</link></item>" for i in range(n))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{items}</channel></rss>'
 
 
 @pytest.fixture(scope="session")

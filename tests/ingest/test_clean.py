@@ -312,3 +312,39 @@ def test_file_id_uses_absolute_path(tmp_path, monkeypatch):
     raw = RawDocument(origin="story.txt", text="x")
     expected = "file-" + hashlib.sha1(str(tmp_path / "story.txt").encode()).hexdigest()[:16]
     assert article_id(raw, _article()) == expected
+
+
+# --------------------------------------------------------------------------------------------------------------
+# hostile metadata (bench/hostile_battery.py)
+# --------------------------------------------------------------------------------------------------------------
+
+BODY = ("The council of Exampleton voted on Monday to build a new footbridge over the Blue River, ending a long "
+        "debate about how to connect the two halves of the town, officials said after the meeting.")
+
+
+def test_megabyte_fields_are_cut_to_max_field_chars():
+    """A page's <title>, a feed entry or a record can hold a megabyte; every passage would carry it."""
+    from articleqa.settings import Settings
+
+    raw = RawDocument(origin="r.jsonl:1", text=BODY, title="Bridge " * 200_000, author="A" * 500_000,
+                      source="S" * 500_000)
+    article = clean(raw, Settings(max_field_chars=100))
+    assert len(article.title) <= 100 and article.title.endswith("…") and article.title.startswith("Bridge Bridge")
+    assert len(article.author) <= 100 and len(article.source) <= 100
+    page = f"<html><head><title>{'T' * 2_000_000}</title></head><body><article><p>{BODY}</p></article></body></html>"
+    assert len(clean(RawDocument(origin="p.html", text=page, is_html=True)).title) <= 500
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<b>x</b>", "file:///etc/passwd",
+                                 "ftp://host/a", "http://" + "u" * 5000, "   "])
+def test_only_http_urls_of_sane_length_are_stored(url):
+    article = clean(RawDocument(origin="r.jsonl:1", text=BODY, url=url))
+    assert article.url == ""
+    assert clean(RawDocument(origin="r.jsonl:1", text=BODY, url="https://x.test/a")).url == "https://x.test/a"
+
+
+def test_invisible_and_bidi_marks_leave_fields():
+    raw = RawDocument(origin="r.jsonl:1", text=BODY, title="\u202eevil\u202c \u200b\u200btitle\u200f\ufeff",
+                      author="\x1b]0;pwned\x07Ana", source="\x00Src\x9b")
+    article = clean(raw)
+    assert article.title == "evil title" and article.author == "Ana" and article.source == "Src"

@@ -4,24 +4,46 @@ HTML, JSONL lines that fail alone, capped passages, linear sentence splitting.""
 from __future__ import annotations
 
 import base64
+import functools
+import gzip
 import json
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from articleqa.models import Article, RawDocument
 from articleqa.settings import Settings
 from articleqa.text import split_sentences
 from ingest.chunk import chunk
 from ingest.clean import CleanError, clean
-from ingest.limits import HtmlLimits, bound_html
+from ingest.limits import HtmlLimits, HtmlTooLarge, bound_html, check_html
 from ingest.load import LoadError, load_inputs
 
 GOOD = "The council of Exampleton voted on Monday to build a new footbridge over the Blue River, officials said. " * 3
 PAGE = f"<html><head><title>Footbridge</title></head><body><article><p>{GOOD}</p></article></body></html>".encode()
+
+
+@functools.cache
+def _bomb() -> bytes:
+    """512 MiB of zeros, gzip-compressed twice (about 1 KB)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    inner = b"".join(comp.compress(b"\0" * (1 << 20)) for _ in range(512)) + comp.flush()
+    return gzip.compress(inner, 9)
+
+
+@functools.cache
+def _deflated() -> bytes:
+    """Raw deflate (no zlib header, as some servers send it) of a small page."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return comp.compress(b"Plain words. " * 100) + comp.flush()
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +63,20 @@ def hostile() -> Iterator[tuple[str, list[str]]]:
                         self.wfile.write(b" ")
                         self.wfile.flush()
                         time.sleep(0.5)
+                elif self.path == "/drip-headers":  # the status line, then a header byte every 0.5 s
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for _ in range(120):
+                        self.wfile.write(b"X")
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                elif self.path in ("/gzip2", "/deflate"):  # a few KB on the wire, 512 MiB of zeros inflated
+                    body, coding = (_bomb(), "gzip, gzip") if self.path == "/gzip2" else (_deflated(), "deflate")
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Encoding", coding)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                 elif self.path == "/endless":
                     self.send_response(200)
                     self.send_header("Content-Type", "text/plain")
@@ -212,3 +248,95 @@ def test_a_stuck_input_is_cut_at_the_input_budget(tmp_path, monkeypatch):
     assert time.monotonic() - t < 10
     assert isinstance(got[0], LoadError) and "input_budget 1 s" in got[0].reason
     assert isinstance(got[1], RawDocument)
+
+
+def test_headers_dripped_in_a_thread_stop_at_the_deadline(hostile):
+    """No body chunk ever comes, so no cooperative check runs; only the deadline's timer can end the request."""
+    host, _ = hostile
+    box: dict[str, object] = {}
+    t = time.monotonic()
+    worker = threading.Thread(target=lambda: box.update(
+        got=_load([f"http://{host}/drip-headers", f"http://{host}/page.html"], http_deadline=2.0, http_timeout=10.0)))
+    worker.start()
+    worker.join(timeout=40)
+    assert not worker.is_alive() and time.monotonic() - t < 15
+    first, second = box["got"]
+    assert isinstance(first, LoadError) and "http_deadline 2 s" in first.reason
+    assert isinstance(second, RawDocument)
+
+
+def test_unclosed_raw_text_elements_are_scanned_once():
+    """Each unclosed <style> used to search the rest of the page for its end tag: quadratic, hours for 1.4 MB."""
+    page = f"<html><body><p>{GOOD}</p>" + "<style>" * 200_000
+    t = time.monotonic()
+    assert check_html(page, HtmlLimits(max_depth=4)).elements < 10
+    assert time.monotonic() - t < 10
+
+
+def test_a_page_with_too_many_elements_is_refused_before_parsing():
+    page = "<html><body>" + "<p>a</p>" * 1_000_000 + f"<p>{GOOD}</p></body></html>"
+    t = time.monotonic()
+    with pytest.raises(HtmlTooLarge, match="max_html_elements 20,000"):
+        check_html(page, HtmlLimits())
+    with pytest.raises(CleanError, match="too many elements"):
+        clean(RawDocument(origin="many.html", text=page, is_html=True))
+    assert time.monotonic() - t < 10
+    assert check_html("<p>a</p><br><img src=x><p>b</p>", HtmlLimits()).elements == 4
+
+
+def test_large_pages_skip_the_quadratic_fallback_extractors():
+    """6,000 one-letter paragraphs before the article: with jusText's rescue it took minutes under load."""
+    page = "<html><body>" + "<p>a</p>" * 6000 + f"<article><h1>Footbridge</h1><p>{GOOD}</p></article></body></html>"
+    t = time.monotonic()
+    article = clean(RawDocument(origin="long.html", text=page, is_html=True))
+    assert "footbridge" in article.text and time.monotonic() - t < 30
+
+
+def test_a_compression_bomb_is_inflated_in_bounded_steps(hostile):
+    """'Content-Encoding: gzip, gzip': httpx would inflate the inner layer in one call (512 MiB here, any size for
+    a crafted body); the loader inflates a MiB at a time and stops at max_file_mb."""
+    host, _ = hostile
+    _bomb()  # made before measuring
+    tracemalloc.start()
+    try:
+        got = _load([f"http://{host}/gzip2", f"http://{host}/page.html"], max_file_mb=5.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(got[0], LoadError) and "max_file_mb 5" in got[0].reason
+    assert isinstance(got[1], RawDocument)
+    assert peak < 60 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_raw_deflate_without_a_zlib_header_is_decoded(hostile):
+    host, _ = hostile
+    got = _load([f"http://{host}/deflate"])
+    assert isinstance(got[0], RawDocument) and got[0].text.startswith("Plain words.")
+
+
+@given(data=st.binary(max_size=5000), zeros=st.integers(0, 200_000),
+       coding=st.sampled_from(["gzip", "deflate", "raw-deflate", "gzip, gzip", "x-gzip", "", "identity"]),
+       steps=st.lists(st.integers(1, 70_000), min_size=1, max_size=8))
+@hyp_settings(max_examples=60, deadline=None)
+def test_inflating_in_steps_gives_back_the_body(data, zeros, coding, steps):
+    """Whatever the coding and however the network splits the body, the bounded inflater returns the exact bytes."""
+    from ingest.load import _Inflate
+
+    raw = data + b"\0" * zeros
+    if coding in ("gzip", "x-gzip"):
+        body = gzip.compress(raw)
+    elif coding == "deflate":
+        body = zlib.compress(raw)
+    elif coding == "raw-deflate":
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body, coding = comp.compress(raw) + comp.flush(), "deflate"
+    elif coding == "gzip, gzip":
+        body = gzip.compress(gzip.compress(raw))
+    else:
+        body = raw
+    inflate, out, pos, k = _Inflate(coding, 10**9, "too large"), [], 0, 0
+    while pos < len(body):
+        step = steps[k % len(steps)]
+        out.append(inflate.feed(body[pos : pos + step]))
+        pos, k = pos + step, k + 1
+    assert b"".join(out) == raw

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from articleqa.models import RawDocument
 from ingest.load import SUPPORTED_EXTENSIONS, LoadError, load_inputs, normalize_date
+from tests.ingest.conftest import STORY_1, STORY_2
 
 
 def load(inputs: list[str | Path], load_settings) -> list[RawDocument | LoadError]:
@@ -351,3 +358,156 @@ def test_response_over_size_limit_is_abandoned(http_server, load_settings):
 def test_unsupported_content_type_and_empty_body(http_server, load_settings):
     assert "unsupported content type 'image/png'" in error(http_server.url("/image.png"), load_settings).reason
     assert error(http_server.url("/empty.html"), load_settings).reason == "empty response"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# hostile inputs (bench/hostile_battery.py): what is not a file, names that are not UTF-8, labels that lie
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_fifo_and_device_links_are_refused_at_once(tmp_path, load_settings):
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)  # nobody writes it: reading would block the run for ever
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")  # reading would never end
+    good = tmp_path / "good.txt"
+    good.write_text("\n\n".join(["Bridge vote", *STORY_1]))
+    t = time.monotonic()
+    items = load([fifo, tmp_path / "zero.txt", good], load_settings)
+    assert time.monotonic() - t < 10
+    assert [type(i).__name__ for i in items] == ["LoadError", "LoadError", "RawDocument"]
+    assert items[0].reason == "not a regular file (a named pipe)"
+    assert items[1].reason == "not a regular file (a device)"
+
+
+def test_a_folder_skips_pipes_and_links_that_loop(tmp_path, load_settings):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "a.txt").write_text("\n\n".join(["Bridge vote", *STORY_1]))
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "up").symlink_to("..")  # a link back up: following it would walk for ever
+    (folder / "self.txt").symlink_to("self.txt")
+    items = load([folder], load_settings)
+    assert [i.origin for i in items] == [str(folder / "a.txt")]
+
+
+def test_a_looping_link_and_other_url_schemes_say_what_they_are(tmp_path, load_settings):
+    (tmp_path / "loop.txt").symlink_to("loop.txt")
+    assert error(tmp_path / "loop.txt", load_settings).reason == "broken or looping symbolic link"
+    for url, scheme in [("ftp://127.0.0.1/a.txt", "ftp:"), ("file:///etc/passwd", "file:"),
+                        ("data:text/html,<p>hi</p>", "data:"), ("javascript:alert(1)", "javascript:")]:
+        err = error(url, load_settings)
+        assert err.reason.startswith(f"unsupported URL scheme '{scheme}'"), err
+
+
+def test_a_folder_nested_deeper_than_the_recursion_limit(tmp_path, load_settings):
+    path = tmp_path / "deep"
+    path.mkdir()
+    try:
+        for _ in range(1200):  # deeper than Python's recursion limit, within PATH_MAX
+            path = path / "d"
+            path.mkdir()
+        (path / "bottom.txt").write_text("\n\n".join(["Bridge vote", *STORY_1]))
+        items = load([tmp_path / "deep"], load_settings)
+        assert len(items) == 1 and isinstance(items[0], RawDocument) and items[0].origin.endswith("bottom.txt")
+    finally:  # shutil.rmtree (and so pytest's own clean-up of old runs) recurses: too deep for it
+        subprocess.run(["rm", "-rf", str(tmp_path / "deep")], check=False)
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A temporary folder other users can enter (pytest's own is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="articleqa-test-"))
+    path.chmod(0o755)
+    yield path
+    subprocess.run(["chmod", "-R", "u+rwX", str(path)], check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_an_unreadable_subfolder_is_one_line_and_the_rest_loads(shared_tmp):
+    """Run as `nobody` (root reads every folder): the locked subfolder is named, its sibling still loads."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root to run the loader as another user with setpriv")
+    folder = shared_tmp / "news"
+    (folder / "locked").mkdir(parents=True)
+    (folder / "ok.txt").write_text("\n\n".join(["Bridge vote", *STORY_1]))
+    (folder / "locked" / "x.txt").write_text("\n\n".join(["Apple harvest", *STORY_2]))
+    (folder / "locked").chmod(0)
+    folder.chmod(0o755)
+    code = ("import sys; from articleqa.settings import Settings; from ingest.load import load_inputs; "
+            "print('\\n'.join(f'{type(i).__name__}|{i.origin}|{getattr(i, \"reason\", \"\")}' "
+            "for i in load_inputs([sys.argv[1]], Settings(store_path='/tmp/unused-store'))))")
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
+                        str(folder)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root),
+                                                                            "HOME": "/tmp"}, timeout=120)
+    if p.returncode != 0 and "Permission denied" in p.stderr and "python" in p.stderr.lower():
+        pytest.skip(f"nobody cannot run this Python: {p.stderr.strip()[-200:]}")
+    lines = p.stdout.split("\n")
+    assert f"LoadError|{folder / 'locked'}|cannot read folder: Permission denied" in lines, p.stdout + p.stderr
+    assert any(ln.startswith(f"RawDocument|{folder / 'ok.txt'}|") for ln in lines), p.stdout + p.stderr
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path, load_settings):
+    from ingest.clean import article_id, clean
+
+    raw_name = os.fsencode(tmp_path) + b"/caf\xe9.txt"
+    with open(raw_name, "wb") as fh:
+        fh.write("\n\n".join(["Bridge vote", *STORY_1]).encode())
+    doc = one(os.fsdecode(raw_name), load_settings)
+    article = clean(doc, load_settings)
+    assert "\ufffd" in article.origin and not any("\ud800" <= c <= "\udfff" for c in article.origin)
+    assert article.id == article_id(doc, article) and article.id.startswith("file-")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-16-be"])
+def test_text_with_a_byte_order_mark_is_decoded(tmp_path, load_settings, encoding):
+    text = "\n\n".join(["Bridge vote", *STORY_1])
+    data = text.encode(encoding) if encoding != "utf-16-be" else b"\xfe\xff" + text.encode(encoding)
+    (tmp_path / "a.txt").write_bytes(data)
+    doc = one(tmp_path / "a.txt", load_settings)
+    assert isinstance(doc, RawDocument) and doc.text.startswith("Bridge vote")
+
+
+@pytest.mark.parametrize("label", ["utf-16", "utf-7", "utf-32"])
+def test_a_charset_label_that_ascii_cannot_be_read_in_is_ignored(tmp_path, load_settings, label):
+    html = "<html><head><meta charset='{}'><title>Bridge vote</title></head><body><p>{}</p></body></html>".format(
+        label, " ".join(STORY_1))
+    (tmp_path / "a.html").write_text(html)
+    doc = one(tmp_path / "a.html", load_settings)
+    assert isinstance(doc, RawDocument) and "footbridge over the Blue River" in doc.text
+
+
+@pytest.mark.parametrize("path", ["/label-utf16.html", "/label-utf7.html"])
+def test_an_http_charset_that_lies_is_ignored(http_server, load_settings, path):
+    doc = one(http_server.url(path), load_settings)
+    assert isinstance(doc, RawDocument) and "footbridge over the Blue River" in doc.text
+
+
+def test_a_feed_is_fetched_up_to_max_feed_entries(http_server, load_settings):
+    before = len(http_server.user_agents)
+    items = load([http_server.url("/many-entries.rss")], load_settings.with_overrides(max_feed_entries=7,
+                                                                                        max_bad_lines=3))
+    assert len(http_server.user_agents) - before == 1 + 7  # the feed, then 7 entries, not 300
+    reasons = [i.reason for i in items]
+    assert reasons[0] == "feed has 300 entries; only the first 7 are fetched (max_feed_entries 7)"
+    assert reasons[1:4] == ["HTTP 404 Not Found"] * 3
+    assert reasons[4:] == ["4 more bad entries not shown (max_bad_lines 3)"]
+
+
+def test_bad_records_of_a_json_list_are_counted_past_max_bad_lines(tmp_path, load_settings):
+    (tmp_path / "a.json").write_text(json.dumps([{"title": f"t{i}"} for i in range(500)]))
+    items = load([tmp_path / "a.json"], load_settings.with_overrides(max_bad_lines=5))
+    assert len(items) == 6 and items[-1].reason == "495 more bad records not shown (max_bad_lines 5)"
+
+
+def test_a_url_longer_than_max_url_chars(http_server, load_settings):
+    url = http_server.url("/article.html?" + "q" * 5000)
+    err = error(url, load_settings)
+    assert err.reason == "URL too long (5,040 characters > max_url_chars 4,096)".replace(
+        "5,040", f"{len(url):,}")
+    assert len(err.origin) <= 200
+
+
+def test_a_host_name_idna_cannot_encode_is_an_invalid_url(load_settings):
+    err = error("http://xn--a.invalid/", load_settings)
+    assert err.reason.startswith("invalid URL (")

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from qa.cite import format_date
-from qa.dates import question_date_range, resolve_relative_dates, strip_date_phrase
+from qa.dates import question_date_range, resolve_relative_dates, shift, strip_date_phrase
 
 REF = date(2025, 9, 10)  # a Wednesday
 D = date
@@ -78,3 +78,42 @@ def test_format_date() -> None:
     assert format_date("2025-09-05T10:00:00Z") == "5 September 2025"
     assert format_date("") == ""
     assert format_date("soon") == "soon"
+
+
+# --- out of the calendar (bench/hostile_battery.py) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "reference"),
+    [
+        ("What happened in the past 99999999999 years?", REF),
+        ("What happened after December 9999?", REF),
+        ("What happened before January 1?", D(1, 1, 1)),
+        ("What happened last week?", D(1, 1, 3)),
+        ("What happened last year?", D(1, 6, 1)),
+        ("What happened yesterday?", D(1, 1, 1)),
+        ("What happened this week?", D(9999, 12, 31)),
+        ("What happened last month?", D(1, 1, 15)),
+    ],
+)
+def test_phrases_past_the_calendar_clamp_or_filter_nothing(question, reference):
+    start, end, _ = question_date_range(question, reference)
+    for d in (start, end):
+        assert d is None or D(1, 1, 1) <= d <= D(9999, 12, 31)
+
+
+def test_relative_days_in_articles_dated_at_the_calendar_edges():
+    assert resolve_relative_dates("He left yesterday.", D(1, 1, 1)) == "He left yesterday (1 January 1)."
+    assert "(31 December 9999)" in resolve_relative_dates("It opens tomorrow.", D(9999, 12, 31))
+    assert "Monday (" in resolve_relative_dates("They met on Monday.", D(1, 1, 1))
+
+
+def test_shift_clamps_to_the_calendar():
+    assert shift(D(2025, 1, 1), -10**30) == D(1, 1, 1) and shift(D(2025, 1, 1), 10**30) == D(9999, 12, 31)
+    assert shift(D(2025, 1, 1), 1) == D(2025, 1, 2)
+
+
+def test_publish_window_at_the_calendar_edges():
+    from qa.ask import publish_window
+
+    assert publish_window(D(1, 1, 2), D(9999, 12, 30)) == (D(1, 1, 1), D(9999, 12, 31))
