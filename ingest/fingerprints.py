@@ -32,10 +32,11 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from articleqa.store import CHANGE_OVERLAP, ArticleRecord, Store
 from ingest import dedup
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FORMAT = "fingerprints-1"  # bump when the schema or the signature scheme changes: older caches are rebuilt
 _SCHEMA = """
@@ -94,28 +96,46 @@ class Fingerprints:
         self.path = settings.resolved_cache_dir() / f"fingerprints-{settings.store.collection}-{tag}.sqlite3"
         self.stats = CacheStats()
         self._db: sqlite3.Connection | None = None
+        self.in_memory = False  # the file could not be used: this process keeps the cache in memory
 
     # ---- keeping in step -------------------------------------------------------------------------------------
     def sync(self) -> None:
-        """Catch up with the store's change log, or rebuild the cache when it cannot be caught up."""
+        """Catch up with the store's change log, or rebuild the cache when it cannot be caught up.
+
+        A damaged file is replaced. A cache that cannot be written at all (disk full, I/O error) is kept in memory
+        for this run instead, filled from every record as before this cache existed: slower, never wrong.
+        """
         token, seq = self.store.change_state()
-        folder = self._folder()
-        with _file_lock(folder / f"{self.path.name}.lock"):  # one process changes the cache at a time
-            try:
-                db = self._connect()
-                have = self._state(db)
-            except sqlite3.DatabaseError as exc:  # not a database, damaged: start afresh
-                self._discard(f"unreadable cache ({exc})")
-                db, have = self._connect(), None
-            reason = self._stale_reason(have, token, seq) if have is not None else "no cache"
-            try:
-                if reason:
-                    self._rebuild(db, token, seq, reason)
-                elif have is not None and have.get("token") != token:
-                    self._catch_up(db, have, token)
-            except sqlite3.DatabaseError as exc:  # damaged beyond the state row: rebuild from scratch
-                self._discard(f"unreadable cache ({exc})")
-                self._rebuild(self._connect(), token, seq, "unreadable cache")
+        if self.in_memory:
+            self._apply(self._connect(), token, seq)
+            return
+        try:
+            with _file_lock(self._folder() / f"{self.path.name}.lock"):  # one process changes the cache at a time
+                try:
+                    self._apply(self._connect(), token, seq)
+                except sqlite3.DatabaseError as exc:
+                    if isinstance(exc, sqlite3.OperationalError):
+                        raise
+                    self._discard(f"unreadable cache ({exc})")  # not a database, damaged: start afresh
+                    self._apply(self._connect(), token, seq)
+        except (sqlite3.OperationalError, OSError) as exc:
+            self.to_memory(exc)
+            self._apply(self._connect(), token, seq)
+
+    def to_memory(self, exc: BaseException) -> None:
+        """Give up the cache file for this process (it cannot be written or read): keep the cache in memory."""
+        log.warning("fingerprint cache %s not usable (%s); this run reads every article record instead", self.path,
+                    exc)
+        self.close()
+        self.in_memory = True
+
+    def _apply(self, db: sqlite3.Connection, token: str, seq: int | None) -> None:
+        have = self._state(db)
+        reason = self._stale_reason(have, token, seq) if have is not None else "no cache"
+        if reason:
+            self._rebuild(db, token, seq, reason)
+        elif have is not None and have.get("token") != token:
+            self._catch_up(db, have, token)
 
     def _stale_reason(self, have: dict, token: str, seq: int | None) -> str:
         if have.get("format") != FORMAT:
@@ -229,7 +249,8 @@ class Fingerprints:
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            where = ":memory:" if self.in_memory else self.path
+            db = sqlite3.connect(where, timeout=60, isolation_level=None, check_same_thread=False)
             try:
                 db.execute("PRAGMA journal_mode=WAL")  # lookups of other processes go on during a catch-up
                 db.execute("PRAGMA synchronous=NORMAL")  # a lost last transaction is caught up again, never corrupt
@@ -326,8 +347,16 @@ class KnownArticles:
 
     def unchanged(self, article_id: str, digest: str) -> Stored | None:
         """The cached article when it is committed with content hash `digest` (so need not be written again)."""
-        got = self.cache.get(article_id)
+        got = self._read(lambda: self.cache.get(article_id))
         return got if got is not None and not got.pending and got.hash == digest else None
+
+    def _read(self, lookup: Callable[[], T]) -> T:
+        try:
+            return lookup()
+        except sqlite3.Error as exc:  # the file failed mid-run (damaged, I/O error): go on from memory
+            self.cache.to_memory(exc)
+            self.cache.sync()
+            return lookup()
 
     def find(self, article_id: str, sig: np.ndarray, text_hash: str) -> tuple[str, float] | None:
         """The article (stored, or queued in this run; never `article_id`) this one duplicates, with the similarity.
@@ -337,11 +366,12 @@ class KnownArticles:
         """
         exact = self.run.same_text(article_id, text_hash)
         if exact is None:
-            exact = next((c for c in self.cache.same_text(text_hash) if self._stored_counts(c, article_id)), None)
+            same = self._read(lambda: self.cache.same_text(text_hash))
+            exact = next((c for c in same if self._stored_counts(c, article_id)), None)
         if exact is not None:
             return exact, 1.0
         sims = self.run.similarities(article_id, sig)
-        for c, other in self.cache.candidates(sig).items():
+        for c, other in self._read(lambda: self.cache.candidates(sig)).items():
             if self._stored_counts(c, article_id) and c not in sims:
                 sims[c] = dedup.similarity(other, sig)
         return dedup.best_match(sims, self.threshold)
@@ -358,6 +388,7 @@ class KnownArticles:
     def finish(self) -> None:
         """Catch the cache up with what this run wrote (so the next run starts at once), then let go of it."""
         try:
-            self.cache.sync()
+            if not self.cache.in_memory:  # an in-memory cache dies with the run
+                self.cache.sync()
         finally:
             self.cache.close()

@@ -254,3 +254,20 @@ def test_band_keys_find_the_candidates_datasketch_finds():
         other[rng.choice(dedup.NUM_PERM, changed, replace=False)] += 1
         shared = set(dedup.band_keys(base, *bands)) & set(dedup.band_keys(other, *bands))
         assert bool(shared) == ("base" in finder.similarities("x", other)), changed
+
+
+def test_a_cache_that_cannot_be_written_is_kept_in_memory_for_the_run(stored, settings, embedder, tmp_path,
+                                                                      monkeypatch):
+    import sqlite3
+
+    real = Fingerprints._connect
+
+    def disk_full(self):
+        if not self.in_memory:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self)
+
+    monkeypatch.setattr(Fingerprints, "_connect", disk_full)
+    report = Ingestor(settings, store=stored.store, embedder=embedder).run(
+        [_write(tmp_path / "again.jsonl", [make_article(1), _near_copy(5, "wire-5"), make_article(12)])])
+    assert _statuses(report) == {"syn-0001": "unchanged", "wire-5": "duplicate", "syn-0012": "added"}
