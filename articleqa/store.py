@@ -25,7 +25,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +43,9 @@ T = TypeVar("T")
 # Collection calls that go through the retry/error wrapper. Every one is idempotent (upsert, delete by id or
 # filter, update, reads), so repeating a call whose response was lost cannot duplicate anything.
 EMBEDDING_RECORD = "embedding"  # the `N__meta` record naming the model (and dimension) of the collection's vectors
+# Change-log numbers a follower re-reads behind the last one it applied: two writers on one server may read the same
+# last number and log under the same one (see `Store.log_changes`), so a follower skips the entries it applied instead.
+CHANGE_OVERLAP = 64
 _GUARDED = frozenset({"add", "upsert", "update", "delete", "get", "query", "count", "peek"})
 
 
@@ -199,6 +202,23 @@ class Change:
     id: str
     seq: int
     articles: list[str]
+
+
+@dataclass
+class FollowUp:
+    """What a cache that follows the change log must do to apply the entries it has not applied yet."""
+
+    articles: list[str]  # the articles to re-read from the store
+    seq: int  # the last sequence number applied once they are re-read
+    applied: list[str]  # ids of the entries applied within `CHANGE_OVERLAP` of `seq` (skipped next time)
+
+
+def change_seq(change_id: str) -> int:
+    """The sequence number in a change-log entry id (`change-<seq>-<suffix>`); 0 when it has none."""
+    try:
+        return int(change_id.split("-")[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 @dataclass
@@ -385,6 +405,19 @@ class Store:
                 return sorted(out, key=lambda c: (c.seq, c.id))
             offset += page
 
+    def follow_up(self, seq: int, applied: list[str]) -> FollowUp:
+        """The articles a cache that applied the log up to `seq` (and the entries `applied`) must re-read.
+
+        Entries are re-read from `CHANGE_OVERLAP` numbers back and those already applied skipped: two writers on a
+        server may log under the same number, and neither entry may be missed. Applying an entry means re-reading its
+        articles, so applying one twice is harmless.
+        """
+        done = set(applied)
+        fresh = [c for c in self.changes_since(seq - CHANGE_OVERLAP) if c.id not in done]
+        top = max([seq, *(c.seq for c in fresh)])
+        recent = sorted(cid for cid in done | {c.id for c in fresh} if change_seq(cid) > top - CHANGE_OVERLAP)
+        return FollowUp(sorted({a for c in fresh for a in c.articles}), top, recent)
+
     # ---- the embedding model the collection was written with ---------------------------------------------------
     def embedding_model(self) -> tuple[str, int] | None:
         """(model name, dimension) recorded at the collection's first write, or None before it."""
@@ -436,16 +469,28 @@ class Store:
 
     # ---- article records -----------------------------------------------------------------------------------
     def records(self) -> dict[str, ArticleRecord]:
-        """Every article record, committed or pending."""
-        out: dict[str, ArticleRecord] = {}
-        offset, page = 0, 1000
+        """Every article record, committed or pending (reads the whole store: caches use `records_by_id`)."""
+        return {r.id: r for page in self.iter_records() for r in page}
+
+    def iter_records(self, page: int = 1000) -> Iterator[list[ArticleRecord]]:
+        """Every article record, committed or pending, a page at a time (for rebuilding derived caches)."""
+        offset = 0
         while True:
             got = self.articles.get(include=["metadatas"], limit=page, offset=offset)
+            yield [ArticleRecord.from_chroma(rid, meta or {})
+                   for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False)]
+            if len(got["ids"]) < page:
+                return
+            offset += page
+
+    def records_by_id(self, article_ids: list[str], page: int = 500) -> dict[str, ArticleRecord]:
+        """The records of these articles that exist, committed or pending, read by id in pages."""
+        out: dict[str, ArticleRecord] = {}
+        for i in range(0, len(article_ids), page):
+            got = self.articles.get(ids=article_ids[i : i + page], include=["metadatas"])
             for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
                 out[rid] = ArticleRecord.from_chroma(rid, meta or {})
-            if len(got["ids"]) < page:
-                return out
-            offset += page
+        return out
 
     def record(self, article_id: str) -> ArticleRecord | None:
         got = self.articles.get(ids=[article_id], include=["metadatas"])

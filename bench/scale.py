@@ -102,7 +102,7 @@ def _shift(date: str, days: int) -> str:
         return date
 
 
-def build(seed_path: Path, out: Path, size: int, batch: int = 60) -> None:
+def build(seed_path: Path, out: Path, size: int, batch: int = 60, seed_collection: str = "articles") -> None:
     """Grow the store at `out` to at least `size` passages (resumable: copies already there are kept)."""
     from tqdm import tqdm
 
@@ -110,7 +110,7 @@ def build(seed_path: Path, out: Path, size: int, batch: int = 60) -> None:
     from articleqa.settings import Settings
     from articleqa.store import Store
 
-    seed = load_seed(seed_path)
+    seed = load_seed(seed_path, seed_collection)
     per_copy = sum(len(s.pids) for s in seed)
     settings = Settings(store_path=out, collection="articles")
     store = Store(settings, get_embedder(settings))
@@ -136,7 +136,7 @@ def cmd_build(args: argparse.Namespace) -> None:
         if previous is not None and not target.exists():
             shutil.copytree(previous, target, ignore=shutil.ignore_patterns(".articleqa*"))
         t = time.perf_counter()
-        build(args.seed, target, size)
+        build(args.seed, target, size, seed_collection=args.seed_collection)
         print(f"built {target} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
         previous = target
 
@@ -313,7 +313,7 @@ def _du(folder: Path) -> int:
 
 def cmd_measure(args: argparse.Namespace) -> None:
     questions = [json.loads(x)["question"] for x in QUESTIONS.read_text().splitlines() if x.strip()][: args.questions]
-    seed = load_seed(args.seed)
+    seed = load_seed(args.seed, args.seed_collection)
     results = json.loads(args.json.read_text()) if args.json and args.json.exists() else {}
     for size in sorted(args.sizes):
         path = args.out / f"p{size}"
@@ -388,6 +388,8 @@ def main() -> None:
         p.add_argument("--seed", type=Path, required=p is b, help="seed store (an ingested news corpus)")
         p.add_argument("--out", type=Path, required=True, help="folder for the stores p<size>/")
         p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+        p.add_argument("--seed-collection", default="articles",
+                       help="the seed store's collection (bench/eval_shared.py names its collections eval-<hash>)")
     m.add_argument("--questions", type=int, default=40, help="warm questions timed per size")
     m.add_argument("--json", type=Path, help="merge the figures into this file")
     m.add_argument("--keep-index", action="store_true",

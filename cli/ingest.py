@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.common import EXIT_OK, EXIT_PARTIAL, CollOpt, StoreOpt, UrlOpt, emit_json, fail, make_settings
+
+if TYPE_CHECKING:
+    from articleqa.settings import Settings
 
 
 def ingest_command(
@@ -67,6 +70,7 @@ def ingest_command(
         with store_lock(settings, "articleqa ingest"):
             lower_this_thread(settings.chat.ingest_nice)
             report = run_with_progress(settings, inputs, quiet=quiet or as_json, workers=workers, writer=writer)
+            _update_keyword_index(settings, report.passages_embedded)
     except StoreError as exc:
         fail(str(exc))
     if as_json:
@@ -74,4 +78,19 @@ def ingest_command(
     if not report.items:
         fail("no inputs found")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+def _update_keyword_index(settings: Settings, passages_written: int) -> None:
+    """Bring this machine's keyword index up to date with what the ingest wrote, before it returns: a question asked
+    afterwards in any process here finds nothing to catch up (qa/keyword_index.py `after_write`)."""
+    if not passages_written:
+        return
+    from articleqa.embed import get_embedder
+    from articleqa.store import Store
+    from qa.keyword_index import KeywordIndex
+
+    try:
+        KeywordIndex(settings, Store(settings, get_embedder(settings))).after_write(passages_written)
+    except Exception:  # noqa: BLE001 - the articles are stored; the next question catches the index up instead
+        pass
 

@@ -47,9 +47,7 @@ class DuplicateFinder:
         from datasketch import MinHashLSH
 
         self.threshold = threshold
-        # A lower LSH threshold, weighted against misses: at the 0.8 default a pair at 0.8 is a candidate with
-        # probability 0.9998 (16 bands of 4); the extra candidates cost one exact comparison each.
-        self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.2), num_perm=NUM_PERM, weights=(0.1, 0.9))
+        self._lsh = MinHashLSH(threshold=_lsh_threshold(threshold), num_perm=NUM_PERM, weights=_LSH_WEIGHTS)
         self._sigs: dict[str, np.ndarray] = {}
         self._by_hash: dict[str, str] = {}
         self._hash_of: dict[str, str] = {}  # the reverse map: removing one article must not scan them all
@@ -76,13 +74,65 @@ class DuplicateFinder:
 
     def find(self, article_id: str, sig: np.ndarray, text_hash: str = "") -> tuple[str, float] | None:
         """The stored article (other than `article_id` itself) this one duplicates, with the similarity."""
+        exact = self.same_text(article_id, text_hash)
+        if exact is not None:
+            return exact, 1.0
+        return best_match(self.similarities(article_id, sig), self.threshold)
+
+    def same_text(self, article_id: str, text_hash: str) -> str | None:
+        """The article (other than `article_id`) with exactly this normalised text, if any."""
         if text_hash and self._by_hash.get(text_hash, article_id) != article_id:
-            return self._by_hash[text_hash], 1.0
+            return self._by_hash[text_hash]
+        return None
+
+    def similarities(self, article_id: str, sig: np.ndarray) -> dict[str, float]:
+        """Estimated Jaccard similarity to every LSH candidate other than `article_id`."""
         if not self._sigs:
-            return None
-        sims = {c: float((self._sigs[c] == sig).mean()) for c in self._lsh.query(_lean(sig)) if c != article_id}
-        best = max(sims, key=lambda c: (sims[c], c), default=None)
-        return (best, sims[best]) if best is not None and sims[best] >= self.threshold else None
+            return {}
+        return {c: similarity(self._sigs[c], sig) for c in self._lsh.query(_lean(sig)) if c != article_id}
+
+    def __contains__(self, article_id: str) -> bool:
+        return article_id in self._sigs or article_id in self._hash_of
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Estimated Jaccard similarity of two signatures: the share of equal MinHash values."""
+    return float((a == b).mean())
+
+
+def best_match(sims: dict[str, float], threshold: float) -> tuple[str, float] | None:
+    """The most similar candidate (ties: the larger id, deterministic) when it reaches `threshold`."""
+    best = max(sims, key=lambda c: (sims[c], c), default=None)
+    return (best, sims[best]) if best is not None and sims[best] >= threshold else None
+
+
+def lsh_bands(threshold: float) -> tuple[int, int]:
+    """(bands, rows per band) of the LSH that `DuplicateFinder` uses at this duplicate `threshold`."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=_lsh_threshold(threshold), num_perm=NUM_PERM, weights=_LSH_WEIGHTS)
+    return lsh.b, lsh.r
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
+    """One signed 64-bit key per LSH band: two signatures are candidates when any key is equal (as in datasketch,
+    whose keys are the bands' bytes; a 64-bit hash of them collides with negligible probability, and every candidate
+    is checked exactly anyway)."""
+    raw = sig.astype("<u4").tobytes()
+    return [
+        int.from_bytes(hashlib.blake2b(bytes([b]) + raw[b * rows * 4 : (b + 1) * rows * 4], digest_size=8).digest(),
+                       "little", signed=True)
+        for b in range(bands)
+    ]
+
+
+def _lsh_threshold(threshold: float) -> float:
+    # A lower LSH threshold, weighted against misses: at the 0.8 default a pair at 0.8 is a candidate with
+    # probability 0.9998 (16 bands of 4); the extra candidates cost one exact comparison each.
+    return max(0.3, threshold - 0.2)
+
+
+_LSH_WEIGHTS = (0.1, 0.9)
 
 
 def _lean(sig: np.ndarray):  # noqa: ANN202 - datasketch has no type hints

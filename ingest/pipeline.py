@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,9 @@ from articleqa.store import ArticleRecord, ArticleWrite, EmbeddingError, Store, 
 from articleqa.text import words
 from ingest import dedup
 from ingest.chunk import chunk, content_hash, embedding_text
+from ingest.fingerprints import KnownArticles
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("added", "updated", "unchanged", "duplicate", "failed")
 
@@ -57,6 +61,7 @@ class IngestReport:
     lock_waits: list[float] = field(default_factory=list)
     lock_holds: list[float] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)  # articles a killed earlier run left half-written
+    setup_seconds: float = 0.0  # before the first input: repair, model check, fingerprint-cache catch-up
 
     def counts(self) -> dict[str, int]:
         return {s: sum(i.count for i in self.items if i.status == s) for s in STATUSES}
@@ -122,6 +127,7 @@ class Ingestor:
         self.flush_at = max(settings.embedding.batch_size * 8, 64)
         self._store_down = ""  # set once a server stayed unreachable through every retry
         self._failures: dict[str, int] = {}  # failed records per file or feed in the current run
+        self._known: KnownArticles | None = None  # the run's view of the stored articles (ingest/fingerprints.py)
 
     def run(self, inputs: list[str], on_item: ProgressFn | None = None) -> IngestReport:
         """Ingest every input; bad inputs are reported and skipped, never fatal.
@@ -137,7 +143,11 @@ class Ingestor:
         # Re-entrant: the chat (which holds the lock for its lifetime) and the CLI (which takes it first) pass through.
         self._failures = {}
         with store_lock(self.settings, "an ingest"):
-            report = self._run(inputs, on_item)
+            self._known = None
+            try:
+                report = self._run(inputs, on_item)
+            finally:
+                self._finish_known()
         max_bad = self.settings.limits.max_bad_lines
         for parent, n in self._failures.items():
             if n > max_bad:
@@ -147,6 +157,16 @@ class Ingestor:
                     on_item(report.items[-1], report.passages_embedded)
         return report
 
+    def _finish_known(self) -> None:
+        # The fingerprint cache learns this run's writes now, so the next run's start costs nothing for them. A
+        # failure here costs nothing either: the next run catches up from the change log.
+        known, self._known = self._known, None
+        if known is not None:
+            try:
+                known.finish()
+            except Exception as exc:  # noqa: BLE001 - never mask the run's outcome
+                log.info("fingerprint cache not caught up after the run: %s", one_line(exc))
+
     def _run(self, inputs: list[str], on_item: ProgressFn | None) -> IngestReport:
         from ingest.clean import CleanError, article_id, clean
         from ingest.load import LoadError, load_inputs
@@ -154,12 +174,10 @@ class Ingestor:
         t0 = time.perf_counter()
         report = IngestReport(repaired=self._locked(self.store.recover))  # readers never see a half-repaired store
         self.store.check_embedding()  # another model's collection: refuse before embedding anything
+        # After recover(): it logged what it repaired, so the cache re-reads those articles in their final state.
         # Read without the data lock: this run holds the store's one writer lock (run), so nothing else writes it.
-        records = {r.id: r for r in self.store.records().values() if r.hash}
-        finder = dedup.DuplicateFinder(self.settings.ingest.near_duplicate_threshold)
-        for r in records.values():
-            if r.minhash:
-                finder.add(r.id, dedup.decode(r.minhash), r.text_hash)
+        known = self._known = KnownArticles(self.settings, self.store)
+        report.setup_seconds = time.perf_counter() - t0
         queue: list[_Pending] = []
         seen_ids: set[str] = set()
         parents: dict[str, str] = {}  # article id -> the file or feed it came from
@@ -191,7 +209,6 @@ class Ingestor:
             if item.parent:
                 parents[article.id] = item.parent
             digest = content_hash(article)[:12]
-            previous = records.get(article.id)
             if article.id in seen_ids:
                 settle(
                     ItemResult(
@@ -200,12 +217,13 @@ class Ingestor:
                 )
                 continue
             seen_ids.add(article.id)
-            if previous is not None and previous.hash == digest:
-                settle(ItemResult(item.origin, "unchanged", article.id, article.title, previous.passages))
+            same = known.unchanged(article.id, digest)
+            if same is not None:
+                settle(ItemResult(item.origin, "unchanged", article.id, article.title, same.passages))
                 continue
             text_hash = hashlib.sha1(" ".join(words(article.text)).encode()).hexdigest()
             sig = dedup.signature(article.text)
-            dup = finder.find(article.id, sig, text_hash)
+            dup = known.find(article.id, sig, text_hash)
             if dup is not None:
                 kept, sim = dup
                 self._alias(kept, article.id, queue)
@@ -222,8 +240,9 @@ class Ingestor:
             if not passages:
                 settle(ItemResult(item.origin, "failed", article.id, article.title, reason="no text left to store"))
                 continue
-            finder.remove(article.id)
-            finder.add(article.id, sig, text_hash)
+            known.add(article.id, sig, text_hash)
+            previous = self.store.record(article.id)  # read by id: the record's aliases carry over to the new one
+            previous = previous if previous is not None and previous.hash else None
             queue.append(_Pending(article, passages, digest, text_hash, dedup.encode(sig), previous))
             if sum(len(p.passages) for p in queue) >= self.flush_at:
                 self._flush(queue, report, settle)

@@ -25,19 +25,19 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from articleqa.settings import Settings
-from articleqa.store import Store, date_ordinal
+from articleqa.store import CHANGE_OVERLAP, Store, date_ordinal
 from articleqa.text import new_stemmer
 
 log = logging.getLogger(__name__)
 
 FORMAT = "tantivy-1"  # bump when the schema or the tokenisation changes: older indexes are rebuilt
-OVERLAP = 64  # change-log numbers re-read behind the last applied one (two server writers may share a number)
+OVERLAP = CHANGE_OVERLAP  # change-log numbers re-read behind the last applied one (two server writers may share one)
 _PAGE = 2000
 _HEAP = 64_000_000  # tantivy writer memory (bytes) before it flushes a segment
 
@@ -130,7 +130,21 @@ class KeywordIndex:
                 with self._writers_lock:
                     self._writers -= 1
 
-    def _sync(self, state: tuple[str, int | None]) -> None:
+    def after_write(self, passages_written: int) -> bool:
+        """Catch up with a write this process just made (an ingest), so that no process here pays for it later.
+
+        A catch-up costs time in proportion to what was written. An index that must be rebuilt (missing, unusable,
+        stale) is built only when the write holds at least half the store's passages, e.g. a bulk ingest into a new
+        store, so the build costs at most twice indexing what was written; otherwise it is left to the first
+        question, as before. Returns whether the index is now up to date.
+        """
+        def worth_rebuilding() -> bool:
+            return 2 * passages_written >= self.store.count_passages()
+
+        self._sync(self.store.change_state(), may_rebuild=worth_rebuilding)
+        return self._seen is not None
+
+    def _sync(self, state: tuple[str, int | None], may_rebuild: Callable[[], bool] | None = None) -> None:
         with self._lock:
             if state == self._seen:
                 return
@@ -139,25 +153,23 @@ class KeywordIndex:
                 index = self._open()
                 have = self._state(index) if index is not None else None
                 if have is None:
-                    self._rebuild(state, "no index" if index is None else "unreadable index")
+                    reason = "no index" if index is None else "unreadable index"
                 else:
                     reason = self._stale_reason(have, *state)
-                    if reason:
-                        self._rebuild(state, reason)
-                    elif have.get("token") != state[0]:
-                        self._catch_up(index, have, state)
-                    else:  # another process caught up already
-                        self._count = self._passages(index)
+                if reason:
+                    if may_rebuild is not None and not may_rebuild():
+                        return
+                    self._rebuild(state, reason)
+                elif have is not None and have.get("token") != state[0]:
+                    self._catch_up(index, have, state)
+                elif index is not None:  # another process caught up already
+                    self._count = self._passages(index)
             self._seen = state
 
     def _catch_up(self, index, have: dict, state: tuple[str, int | None]) -> None:
         token, _ = state
-        last = int(have.get("seq") or 0)
-        applied = set(have.get("applied") or [])
-        fresh = [c for c in self.store.changes_since(last - OVERLAP) if c.id not in applied]
-        ids = sorted({a for c in fresh for a in c.articles})
-        top = max([last, *(c.seq for c in fresh)])
-        recent = sorted(cid for cid in applied | {c.id for c in fresh} if _seq_of(cid) > top - OVERLAP)
+        todo = self.store.follow_up(int(have.get("seq") or 0), list(have.get("applied") or []))
+        ids, top, recent = todo.articles, todo.seq, todo.applied
         rows = self._read_articles(ids)
         with self._writer(index) as writer:
             for article_id in ids:
@@ -368,13 +380,6 @@ class KeywordIndex:
         searcher = current[1].searcher()
         hits = searcher.search(Q.boolean_query(clauses), k).hits
         return [KeywordHit(searcher.doc(addr)["pid"][0], float(score)) for score, addr in hits if score > 0]
-
-
-def _seq_of(change_id: str) -> int:
-    try:
-        return int(change_id.split("-")[1])
-    except (IndexError, ValueError):
-        return 0
 
 
 @contextmanager

@@ -258,5 +258,48 @@ def stories() -> tuple[list[str], list[str]]:
     return STORY_1, STORY_2
 
 
+# --------------------------------------------------------------------------------------------------------------
+# The fingerprint cache (ingest/fingerprints.py)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _cache_rows(settings: Settings, store) -> list[tuple]:
+    """Everything the fingerprint cache holds after catching up, keyed by article id (band keys included)."""
+    from ingest.fingerprints import Fingerprints
+
+    fp = Fingerprints(settings, store)
+    fp.sync()
+    db = fp._conn()
+    bands: dict[str, list[int]] = {}
+    for key, aid in db.execute("SELECT b.key, a.id FROM band b JOIN article a ON a.n = b.n"):
+        bands.setdefault(aid, []).append(key)
+    rows = [(aid, h, p, n, th, bytes(sig), sorted(bands.get(aid, [])))
+            for aid, h, p, n, th, sig in db.execute(
+                "SELECT id, hash, pending, passages, text_hash, minhash FROM article ORDER BY id")]
+    fp.close()
+    return rows
+
+
+def _rebuilt_rows(settings: Settings, store) -> list[tuple]:
+    """What a cache rebuilt from every record holds: the reference a caught-up cache must equal."""
+    from ingest.fingerprints import Fingerprints
+
+    fresh = settings.with_overrides(cache_dir=Path(str(settings.resolved_cache_dir()) + "-rebuilt"))
+    Fingerprints(fresh, store)._discard("test: rebuild from scratch")
+    return _cache_rows(fresh, store)
+
+
+@pytest.fixture
+def cache_rows():
+    """`cache_rows(settings, store)`: the fingerprint cache's rows after it caught up with the store."""
+    return _cache_rows
+
+
+@pytest.fixture
+def rebuilt_rows():
+    """`rebuilt_rows(settings, store)`: the rows of a fingerprint cache rebuilt from every record."""
+    return _rebuilt_rows
+
+
 # The real Chroma server and embedding server of tests/articleqa, for the parallel-ingest crash test.
 from tests.articleqa.conftest import chroma_server, embed_server  # noqa: E402, F401

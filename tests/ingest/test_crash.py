@@ -50,7 +50,8 @@ def _snapshot(store_path, embedder):
     return passages, records
 
 
-def test_sigkill_while_writing_then_rerun_equals_clean_run(tmp_path, corpus_file, embedder):
+def test_sigkill_while_writing_then_rerun_equals_clean_run(tmp_path, corpus_file, embedder, cache_rows,
+                                                            rebuilt_rows):
     corpus = corpus_file(N_ARTICLES)
     clean_store = tmp_path / "clean"
     _ingest(corpus, clean_store)
@@ -77,6 +78,10 @@ def test_sigkill_while_writing_then_rerun_equals_clean_run(tmp_path, corpus_file
 
     _ingest(corpus, killed_store)
     assert _snapshot(killed_store, embedder) == expected
+    # The fingerprint cache the killed runs and the re-run kept equals one rebuilt from the store.
+    settings = Settings(store_path=killed_store, collection="crash")
+    store = Store(settings, embedder)
+    assert cache_rows(settings, store) == rebuilt_rows(settings, store)
 
 
 def _children(pid: int) -> list[int]:
@@ -121,7 +126,8 @@ def _server_snapshot(server, collection, embedder):
     return passages, records
 
 
-def test_sigkill_one_worker_then_rerun_equals_clean_run(tmp_path, corpus_file, embedder, chroma_server, embed_server):
+def test_sigkill_one_worker_then_rerun_equals_clean_run(tmp_path, corpus_file, embedder, chroma_server, embed_server,
+                                                        cache_rows, rebuilt_rows):
     corpus = corpus_file(N_ARTICLES)
     clean = _server_ingest(corpus, chroma_server, embed_server, "clean-serial")
     assert clean["counts"]["added"] == N_ARTICLES
@@ -149,6 +155,9 @@ def test_sigkill_one_worker_then_rerun_equals_clean_run(tmp_path, corpus_file, e
     rerun = _server_ingest(corpus, chroma_server, embed_server, "killed-worker", workers=2)
     assert rerun["ok"] and rerun["counts"]["failed"] == 0
     assert _server_snapshot(chroma_server, "killed-worker", embedder) == expected
+    settings = chroma_server.settings("killed-worker")  # the cache folder the ingests used (_server_ingest)
+    store = Store(settings, embedder)
+    assert cache_rows(settings, store) == rebuilt_rows(settings, store)
 
 
 def test_workers_need_a_server(tmp_path, corpus_file):

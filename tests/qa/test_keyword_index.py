@@ -181,3 +181,40 @@ def test_the_planner_learns_a_new_publication_without_reading_every_record(inges
     monkeypatch.setattr(ingested.store, "records", every_record)
     asker.plan("What did the Fjord Courier report?")
     assert "Fjord Courier" in asker._sources_seen[1]
+
+
+def test_an_ingest_leaves_this_machines_index_up_to_date(tmp_path, corpus_file, embedder):
+    import shutil
+    import subprocess
+    import sys
+
+    from articleqa.settings import Settings
+    from articleqa.store import Store
+    from tests.conftest import REPO
+
+    settings = Settings(store_path=tmp_path / "kw", collection="test")
+
+    def ingest(path) -> None:
+        got = subprocess.run([sys.executable, "-m", "ingest", str(path), "--store", str(settings.store.path),
+                              "--collection", "test", "--quiet"], capture_output=True, text=True, cwd=REPO,
+                             timeout=600)
+        assert got.returncode == 0, got.stderr
+
+    def index_now() -> KeywordIndex:  # as a new process on this machine would open it
+        store = Store(settings, embedder)
+        store.reopen()  # another process wrote the embedded store since this one opened it
+        return KeywordIndex(settings, store)
+
+    ingest(corpus_file(4, name="bulk.jsonl"))  # a bulk ingest into a new store builds the index
+    index = index_now()
+    assert "syn-0002" in _articles(index.search(make_article(2)["title"], 5))
+    assert index.stats.rebuilds == 0 and index.stats.catchups == 0
+    ingest(corpus_file(1, name="one.jsonl", start=10))  # one more article: caught up by the ingest itself
+    index = index_now()
+    assert "syn-0010" in _articles(index.search(make_article(10)["title"], 5))
+    assert index.stats.rebuilds == 0 and index.stats.articles_applied == 0
+    shutil.rmtree(index.path)  # no index on this machine: a small ingest leaves the build to the first question
+    ingest(corpus_file(1, name="two.jsonl", start=11))
+    assert not (index.path / "current").exists()
+    index = index_now()
+    assert "syn-0011" in _articles(index.search(make_article(11)["title"], 5)) and index.stats.rebuilds == 1
