@@ -98,12 +98,13 @@ class EmbeddingSettings(_Group):
         0, description="Copies of the embedding model serving questions in parallel (0 = one per core, at most 4).",
         ge=0,
     )
-    query_threads: int = Field(1, description="Torch threads for embedding questions (1 is fastest for one query).")
+    query_threads: int = Field(
+        1, ge=1, description="Torch threads for embedding questions (1 is fastest for one query)."
+    )
     # An embedding server instead of the in-process model (docs/scaling.md): any OpenAI-compatible /v1/embeddings.
     url: str | None = Field(
         None, description="OpenAI-compatible embeddings endpoint (http://127.0.0.1:8081/v1: articleqa embed-server, "
         "Hugging Face TEI, Infinity, vLLM, Ollama). When set, ingest and questions embed there, not in-process.",
-    ge=1,
     )
     model_name: str | None = Field(
         None, description="Model name sent to the embedding server (default: the model setting).",

@@ -92,3 +92,17 @@ def test_an_unreadable_list_variable_names_itself(monkeypatch):
     monkeypatch.setenv("ARTICLEQA_INCLUDE", "[broken")
     with pytest.raises(SettingsError, match="ARTICLEQA_INCLUDE"):
         Settings()
+
+
+def test_range_checks_sit_on_numbers_only(monkeypatch):
+    """A bound on a text field rejects all its values (ARTICLEQA_EMBEDDING_URL once failed: "constraint 'ge'")."""
+    from annotated_types import Ge, Gt, Le, Lt
+
+    from articleqa.settings import GROUPS, Settings
+
+    misplaced = [(group, name) for group, model in GROUPS.items() for name, f in model.model_fields.items()
+                 if any(isinstance(c, (Ge, Gt, Le, Lt)) for c in f.metadata)
+                 and f.annotation not in (int, float, int | None, float | None)]
+    assert misplaced == []
+    monkeypatch.setenv("ARTICLEQA_EMBEDDING_URL", "http://127.0.0.1:8081/v1")
+    assert Settings().embedding.url == "http://127.0.0.1:8081/v1"
