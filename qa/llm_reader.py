@@ -88,8 +88,13 @@ class LLMSpanReader:
 
 
 def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
-    """The reply as a verbatim span of the first sentence holding it (case-insensitive match, original casing
-    kept), or None when it is empty, NONE, or not in any sentence."""
+    """The reply as a verbatim span of the first sentence holding it, or None when it is empty, NONE, or in no
+    sentence.
+
+    A case-insensitive exact match comes first; else a reply that differs from a stretch of a sentence only in
+    case, punctuation, spacing or a leading article ("the", "a", "an") is mapped to that stretch. Either way the
+    span returned is a slice of the sentence, so what is shown is verbatim.
+    """
     text = reply.strip().splitlines()[0].strip() if reply.strip() else ""
     text = re.sub(r"^(?:answer\s*:\s*)", "", text, flags=re.I).strip().strip(_QUOTES).rstrip(".").strip()
     text = re.sub(r"\s*\[\d+\]\s*$", "", text)
@@ -99,6 +104,44 @@ def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
         at = s.text.lower().find(text.lower())
         if at >= 0:
             return ShortAnswer(s.text[at : at + len(text)], s.text, s.passage, at, at + len(text), 1.0)
+    words = _words(text)
+    for drop in (0, 1):  # the reply as given, then without a leading article the sentence lacks
+        if drop and not (words and words[0][0] in _ARTICLES):
+            break
+        want = [w for w, _, _ in words[drop:]]
+        for s in sentences:
+            found = _find_words(want, _words(s.text))
+            if found is not None:
+                start, end = _close_quote(s.text, *found)
+                return ShortAnswer(s.text[start:end], s.text, s.passage, start, end, 1.0)
+    return None
+
+
+_ARTICLES = frozenset({"the", "a", "an"})
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> list[tuple[str, int, int]]:
+    """The word tokens of a text, lower-cased, with their character offsets (punctuation and spacing dropped)."""
+    return [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text.replace("’", "'"))]
+
+
+def _close_quote(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span widened by one character when it opens a quotation that the next character closes."""
+    span, after = text[start:end], text[end : end + 1]
+    if (span.count("“") > span.count("”") and after == "”") or (span.count('"') % 2 and after == '"'):
+        return start, end + 1
+    return start, end
+
+
+def _find_words(want: list[str], have: list[tuple[str, int, int]]) -> tuple[int, int] | None:
+    """Character offsets of the first run of `have` whose words equal `want`, else None."""
+    n = len(want)
+    if not n:
+        return None
+    for i in range(len(have) - n + 1):
+        if all(have[i + j][0] == want[j] for j in range(n)):
+            return have[i][1], have[i + n - 1][2]
     return None
 
 

@@ -43,3 +43,14 @@ def test_prompt_holds_only_the_evidence_sentences() -> None:
     system, user = (text for _, text in LLMSpanReader(Settings()).messages("Who?", many))
     assert "shortest exact phrase" in system
     assert user.count("\n[") == 2 + MAX_SENTENCES  # two example sentences, then at most MAX_SENTENCES
+
+
+def test_a_near_verbatim_reply_is_mapped_to_the_exact_span() -> None:
+    sents = [SentenceView("Netflix said the hit show “Squid Game” is coming back, U.S. officials said.", 0, None,
+                          0.8, 0.6, 0.5, 0)]
+    for reply, span in [('the Squid Game', "Squid Game"), ("squid  game!", "Squid Game"),
+                        ("The hit show Squid Game", "the hit show “Squid Game”")]:
+        s = locate(reply, sents)
+        assert s is not None and s.text == span and s.sentence[s.start : s.end] == span
+    assert locate("US officials", sents) is None  # "U.S." and "US" are different words: not forgiven
+    assert locate("the Netflix show", sents) is None
