@@ -100,7 +100,8 @@ def test_server_killed_mid_ingest_then_rerun_equals_clean_run(own_chroma_server,
     errors = [ln for ln in err.splitlines() if ln.startswith("error")]
     if down_for > 5:
         assert proc.returncode in (1, 2) and errors
-        assert all(f"Chroma server {server.url} is not reachable" in ln for ln in errors), errors
+        reason = f"Chroma server {server.url} is not reachable"
+        assert [ln for ln in errors if reason not in ln and "more records failed (not shown" not in ln] == []
     else:
         assert proc.returncode == 0, err  # the retries rode out the restart
 
