@@ -192,3 +192,15 @@ def store_lock(settings: Settings, role: str, write: bool = True) -> Iterator[No
     finally:
         if taken:
             release(settings)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created if missing): one process at a time updates a derived cache."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

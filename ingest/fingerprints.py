@@ -24,7 +24,6 @@ sequence number, so a kill mid-catch-up commits nothing. Lookups read committed 
 from __future__ import annotations
 
 import atexit
-import fcntl
 import hashlib
 import json
 import logging
@@ -40,6 +39,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from articleqa.lock import file_lock
 from articleqa.settings import Settings
 from articleqa.store import CHANGE_OVERLAP, ArticleRecord, Store
 from ingest import dedup
@@ -110,7 +110,7 @@ class Fingerprints:
             self._apply(self._connect(), token, seq)
             return
         try:
-            with _file_lock(self._folder() / f"{self.path.name}.lock"):  # one process changes the cache at a time
+            with file_lock(self._folder() / f"{self.path.name}.lock"):  # one process changes the cache at a time
                 try:
                     self._apply(self._connect(), token, seq)
                 except sqlite3.DatabaseError as exc:
@@ -319,16 +319,6 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
     db.execute("COMMIT")
 
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class KnownArticles:

@@ -16,7 +16,6 @@ Snowball stems, articleqa/text.py); why tantivy and not SQLite FTS5 or bm25s: do
 from __future__ import annotations
 
 import atexit
-import fcntl
 import hashlib
 import json
 import logging
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from articleqa.lock import file_lock
 from articleqa.settings import Settings
 from articleqa.store import CHANGE_OVERLAP, Store, date_ordinal
 from articleqa.text import new_stemmer
@@ -149,7 +149,7 @@ class KeywordIndex:
             if state == self._seen:
                 return
             folder = self._folder()
-            with _file_lock(folder / ".catchup.lock"):  # one process changes the index at a time
+            with file_lock(folder / ".catchup.lock"):  # one process changes the index at a time
                 index = self._open()
                 have = self._state(index) if index is not None else None
                 if have is None:
@@ -381,13 +381,3 @@ class KeywordIndex:
         hits = searcher.search(Q.boolean_query(clauses), k).hits
         return [KeywordHit(searcher.doc(addr)["pid"][0], float(score)) for score, addr in hits if score > 0]
 
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
