@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from articleqa.models import Passage  # noqa: E402
 from articleqa.settings import Settings  # noqa: E402
 from evaluation.metrics import contains_answer, exact_match, token_f1  # noqa: E402
-from qa.reader import span_probabilities  # noqa: E402
+from qa.reader import ReaderWeights, span_probabilities  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = ("realtimeqa-dev", "squad2-dev")
@@ -70,7 +70,7 @@ def featurize(rows: list[dict]) -> list[dict]:
     """Candidate spans, features and labels per question (runtime code, fresh caches)."""
     from articleqa.embed import get_embedder
     from qa.extractive import EXPECTED, PERSON_NOUNS, ExtractiveAnswerer, _stem_one
-    from qa.reader import ReaderWeights, SpanReader
+    from qa.reader import SpanReader
     from qa.reader_features import candidate_spans, feature_names, span_features
 
     settings = Settings()
@@ -113,7 +113,6 @@ def fit_pointwise(train: list[dict], c: float):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from qa.reader import ReaderWeights
     from qa.reader_features import feature_names
 
     xs = np.vstack([t["x"] for t in train if t["x"] is not None])
@@ -139,8 +138,6 @@ def fit_pairwise(train: list[dict], c: float, negatives: int = 40, seed: int = 0
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from qa.reader import ReaderWeights
-    from qa.reader_features import feature_names
 
     rng = np.random.default_rng(seed)
     xs = np.vstack([t["x"] for t in train if t["x"] is not None])
@@ -159,30 +156,15 @@ def fit_pairwise(train: list[dict], c: float, negatives: int = 40, seed: int = 0
     ranker = LogisticRegression(C=c, max_iter=5000, fit_intercept=False).fit(np.vstack([d, -d]),
                                                                              np.r_[np.ones(len(d)), np.zeros(len(d))])
     w = ranker.coef_[0] / scale
-    # Calibration on the training questions' picks.
-    feats, labels = [], []
-    for t in train:
-        if t["x"] is None:
-            continue
-        scores = t["x"] @ w
-        order = np.argsort(-scores)
-        gap = scores[order[0]] - (scores[order[1]] if len(order) > 1 else scores[order[0]])
-        feats.append([scores[order[0]], gap])
-        labels.append(bool(t["y"][order[0]]))
-    cal = LogisticRegression(C=10.0, max_iter=5000).fit(np.array(feats), np.array(labels))
-    calibration = (float(cal.intercept_[0]), float(cal.coef_[0][0]), float(cal.coef_[0][1]))
-    return ReaderWeights(tuple(feature_names()), w, 0.0, calibration=calibration)
+    return _calibrated(train, w)
 
 
 def fit_listwise(train: list[dict], c: float):
     """A linear span scorer fitted with a softmax over each question's spans (conditional logit: the right spans
     against the other spans of the same question), then the calibration of its pick as in `fit_pairwise`."""
     from scipy.optimize import minimize
-    from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from qa.reader import ReaderWeights
-    from qa.reader_features import feature_names
 
     groups = [t for t in train if t["x"] is not None and t["y"].any()]
     xs = np.vstack([t["x"] for t in train if t["x"] is not None])
@@ -205,18 +187,7 @@ def fit_listwise(train: list[dict], c: float):
         return total, grad
 
     w = minimize(loss, np.zeros(dim), jac=True, method="L-BFGS-B", options={"maxiter": 500}).x / scale
-    feats, labels = [], []
-    for t in train:
-        if t["x"] is None:
-            continue
-        scores = t["x"] @ w
-        order = np.argsort(-scores)
-        gap = scores[order[0]] - (scores[order[1]] if len(order) > 1 else scores[order[0]])
-        feats.append([scores[order[0]], gap])
-        labels.append(bool(t["y"][order[0]]))
-    cal = LogisticRegression(C=10.0, max_iter=5000).fit(np.array(feats), np.array(labels))
-    calibration = (float(cal.intercept_[0]), float(cal.coef_[0][0]), float(cal.coef_[0][1]))
-    return ReaderWeights(tuple(feature_names()), w, 0.0, calibration=calibration)
+    return _calibrated(train, w)
 
 
 FITTERS = {"pointwise": fit_pointwise, "pairwise": fit_pairwise, "listwise": fit_listwise}
@@ -385,6 +356,28 @@ def cue_counts(rows: list[dict]) -> dict[str, dict[str, int]]:
         labels = {e.label_ for a in r["answers"] for e in nlp(a).ents}
         c["gold_has_expected_label"] += bool(labels & EXPECTED[r["kind"]])
     return {k: dict(v) for k, v in sorted(out.items())}
+
+
+def _calibrated(train: list[dict], w: np.ndarray) -> ReaderWeights:
+    """The weights with a calibration of their pick (top score and its gap to the next) fitted on the training
+    questions: the probability that the picked span is right."""
+    from sklearn.linear_model import LogisticRegression
+
+    from qa.reader import ReaderWeights
+    from qa.reader_features import feature_names
+
+    feats, labels = [], []
+    for t in train:
+        if t["x"] is None:
+            continue
+        scores = t["x"] @ w
+        order = np.argsort(-scores)
+        gap = scores[order[0]] - (scores[order[1]] if len(order) > 1 else scores[order[0]])
+        feats.append([scores[order[0]], gap])
+        labels.append(bool(t["y"][order[0]]))
+    cal = LogisticRegression(C=10.0, max_iter=5000).fit(np.array(feats), np.array(labels))
+    calibration = (float(cal.intercept_[0]), float(cal.coef_[0][0]), float(cal.coef_[0][1]))
+    return ReaderWeights(tuple(feature_names()), w, 0.0, calibration=calibration)
 
 
 def main() -> None:
