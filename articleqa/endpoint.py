@@ -186,11 +186,13 @@ def _await_reply(sock: socket.socket, pid: int, timeout: float, stall: float) ->
     """Wait until the reply starts, up to `timeout`, giving up once the process has been stopped for `stall` s."""
     deadline = time.monotonic() + timeout
     stopped_since: float | None = None
+    poller = select.poll()  # not select.select: a process with 1,024 open files has descriptors it cannot watch
+    poller.register(sock, select.POLLIN)
     while True:
         now = time.monotonic()
         if now >= deadline:
             raise EndpointGone(f"no reply within {timeout:g} s")
-        if select.select([sock], [], [], min(0.25, deadline - now))[0]:
+        if poller.poll(min(250, int((deadline - now) * 1000) + 1)):
             return
         if stopped(pid) or not alive(pid):
             stopped_since = stopped_since or time.monotonic()

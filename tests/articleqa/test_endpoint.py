@@ -127,3 +127,21 @@ def test_an_answer_process_stopped_mid_question_is_given_up_after_the_stall(answ
     assert time.monotonic() - t < 6
     proc.send_signal(signal.SIGCONT)
     assert ask(endpoint, {"q": 1}, timeout=30)[0] == 200  # continued, it answers again
+
+
+def test_a_process_with_many_open_files_still_asks(answerer):
+    """A long-lived process (the test run, a notebook) may hold over 1,024 descriptors; select() cannot watch those."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    _, endpoint = answerer(0.0)
+    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert ask(endpoint, {"q": 1}, timeout=30)[0] == 200
+    finally:
+        for fd in fds:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
