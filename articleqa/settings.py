@@ -60,6 +60,11 @@ class StoreSettings(_Group):
         8.0, ge=0, description="Embedded store: an article is not written when its disk has less free space (MiB) than "
         "this, because Chroma can hang on a full disk (0 = no check).",
     )
+    write_timeout: float = Field(
+        300.0, gt=0, description="Embedded store: seconds one write batch of an ingest may take (waiting for readers "
+        "included). Past it the run stops writing, fails the rest with that reason and exits, because a Chroma write "
+        "that meets a full disk can hang for ever.",
+    )
     collection: str = Field(
         "articles", description="Chroma collection name; passages go in it, article records in '<name>__articles'."
     )
@@ -356,6 +361,7 @@ _RENAMED = {
     "store_path": ("store", "path"),
     "chroma_retries": ("store", "retries"),
     "chroma_retry_delay": ("store", "retry_delay"),
+    "store_write_timeout": ("store", "write_timeout"),
     "embedding_model": ("embedding", "model"),
     "embed_batch_size": ("embedding", "batch_size"),
     "embedding_url": ("embedding", "url"),

@@ -1631,7 +1631,9 @@ def _server_killed(b: Battery) -> tuple[Run, list[str]]:
         args = ["ingest", *map(str, files), "--json"]
         proc = b.runner.start(args, env=env)
         t0 = time.monotonic()
-        time.sleep(25)
+        # Killed once the first passages are stored, not after a fixed time: a fast machine finished all 20 first.
+        while time.monotonic() - t0 < 120 * b.scale and proc.poll() is None and not _stored_passages(path):
+            time.sleep(0.2)
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         run = b.runner.wait(proc, 300 * b.scale, t0)
@@ -1661,6 +1663,15 @@ def _server_killed(b: Battery) -> tuple[Run, list[str]]:
         except OSError:
             pass
         server.wait()
+
+
+def _stored_passages(path: Path) -> int:
+    """Rows in the embeddings table of a Chroma store folder (read-only; 0 while it cannot be read)."""
+    try:
+        with sqlite3.connect(f"file:{path / 'chroma.sqlite3'}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 def server_cases(b: Battery) -> list[Case]:

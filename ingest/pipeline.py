@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import faulthandler
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from articleqa.embed import Embedder, get_embedder
+from articleqa.errors import StoreStuck
 from articleqa.limits import BudgetExceeded, budget
 from articleqa.models import Article, Passage
 from articleqa.priority import PriorityThread
 from articleqa.rwlock import StoreWriting, writing
 from articleqa.safe_text import scrub_surrogates
 from articleqa.settings import Settings
-from articleqa.store import ArticleRecord, ArticleWrite, EmbeddingError, Store, StoreError, one_line
+from articleqa.store import (
+    ArticleRecord,
+    ArticleWrite,
+    EmbeddingError,
+    Store,
+    StoreError,
+    disk_problem,
+    one_line,
+)
 from articleqa.text import words
 from ingest import dedup
 from ingest.chunk import chunk, content_hash, embedding_text
@@ -117,6 +128,7 @@ class Ingestor:
         self.writer = writer
         self.embedder = embedder or get_embedder(settings)
         self._lock_times: list[tuple[float, float]] = []  # (wait, hold) of each store lock, for IngestReport
+        self._stuck_file: Any = None  # see _stuck_log
         if store is None:
             # chromadb's import takes seconds on a busy machine: not while questions wait for the lock. Opening may
             # create the collections (a write), and on the writer thread Chroma's own threads start at its priority.
@@ -161,7 +173,7 @@ class Ingestor:
         # The fingerprint cache learns this run's writes now, so the next run's start costs nothing for them. A
         # failure here costs nothing either: the next run catches up from the change log.
         known, self._known = self._known, None
-        if known is not None:
+        if known is not None and not self.stuck:  # a stuck Chroma would hang the catch-up too
             try:
                 known.finish()
             except Exception as exc:  # noqa: BLE001 - never mask the run's outcome
@@ -269,8 +281,49 @@ class Ingestor:
         return self._unlocked(locked)
 
     def _unlocked(self, fn: Callable[[], T]) -> T:
-        """`fn()` on the writer thread when there is one."""
-        return self.writer.call(fn) if self.writer is not None else fn()
+        """`fn()` on the writer thread when there is one, within store_write_timeout.
+
+        Raises:
+            StoreStuck: it did not return in time (Chroma can hang for ever on a full disk), or an earlier call never
+                did; the store must not be touched again by this process.
+        """
+        if self.writer is None:
+            return fn()
+        limit = self.settings.store.write_timeout
+        # The last resort: Chroma's Rust core keeps Python's lock while it hangs (seen on a full disk), so the
+        # timeout below cannot fire then; faulthandler's own C thread ends the process (exit 1) 30 s later, with
+        # every thread's stack in <cache>/stuck-write.log.
+        faulthandler.dump_traceback_later(limit + 30, exit=True, file=self._stuck_log())
+        try:
+            return self.writer.call(fn, timeout=limit)
+        except TimeoutError as exc:
+            where = self.settings.store.path
+            free = ""
+            try:
+                st = os.statvfs(where)
+                free = f"; {st.f_bavail * st.f_frsize / 2**20:.1f} MiB free on the disk holding {where}"
+            except OSError:
+                pass
+            raise StoreStuck(f"a store write did not finish within store_write_timeout {limit:g} s ({exc}){free}; "
+                             "free space and run ingest again") from None
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+
+    def _stuck_log(self) -> Any:
+        """The file faulthandler writes to if a store write hangs (kept open: it is written from C at that moment)."""
+        if self._stuck_file is None:
+            try:
+                folder = self.settings.resolved_cache_dir()
+                folder.mkdir(parents=True, exist_ok=True)
+                self._stuck_file = open(folder / "stuck-write.log", "a")  # noqa: SIM115 - lives with the Ingestor
+            except OSError:
+                self._stuck_file = open(os.devnull, "w")  # noqa: SIM115
+        return self._stuck_file
+
+    @property
+    def stuck(self) -> bool:
+        """A store write never returned: the caller must not touch the store again and should exit (os._exit)."""
+        return self.writer is not None and self.writer.stuck
 
     def _prepare(self, item, clean, article_id, clean_error) -> tuple[Article, list[Passage]] | ItemResult:
         """Clean and chunk one loaded document under the input budget; any failure is this item's alone."""
@@ -319,6 +372,10 @@ class Ingestor:
         except StoreWriting as exc:  # a stuck reader: these articles fail, the next run stores them
             settled = [ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
                                   reason=f"not stored: {exc}") for item in queue]
+        except StoreStuck as exc:  # what the batch wrote before it hung is repaired by the next run's recover()
+            self._store_down = f"not stored: {exc}"
+            settled = [ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
+                                  reason=self._store_down) for item in queue]
         finally:
             for result in settled:
                 settle(result)
@@ -349,8 +406,16 @@ class Ingestor:
                 self._stored(w, report, settle)
         except EmbeddingError:
             raise  # vectors of another model than the collection's: every article would be refused the same way
-        except Exception:
-            # Find out which articles the store refuses (disk full, server gone): retry them one by one.
+        except Exception as exc:
+            if self._disk_full():
+                # Chroma's delete or upsert on a full disk can hang for ever (holding Python's lock, so no timeout
+                # here could answer): no roll-back, no retries. The next run's recover() repairs what was pending.
+                self._store_down = f"store write failed: {one_line(exc)}"
+                for w in writes:
+                    settle(ItemResult(w.article.origin, "failed", w.article.id, w.article.title,
+                                      reason=self._store_down))
+                return
+            # Find out which articles the store refuses (server gone, one bad article): retry them one by one.
             self._roll_back()
             for w in writes:
                 self._write_one(w, report, settle)
@@ -374,6 +439,10 @@ class Ingestor:
         except Exception as exc:  # disk full, read-only, server gone: report, keep going
             if isinstance(exc, StoreError) and exc.fatal:
                 self._store_down = f"not stored: {one_line(exc)}"
+            if self._disk_full():  # no roll-back on a full disk (see _write): the next run's recover() repairs
+                self._store_down = self._store_down or f"not stored: {one_line(exc)}"
+                settle(ItemResult(a.origin, "failed", a.id, a.title, reason=f"store write failed: {one_line(exc)}"))
+                return
             self._roll_back()
             settle(ItemResult(a.origin, "failed", a.id, a.title, reason=f"store write failed: {one_line(exc)}"))
             return
@@ -384,6 +453,12 @@ class Ingestor:
         status = "updated" if w.previous is not None and w.previous.hash else "added"
         report.passages_embedded += len(w.passages)
         settle(ItemResult(w.article.origin, status, w.article.id, w.article.title, len(w.passages)))
+
+    def _disk_full(self) -> bool:
+        """The embedded store's disk has (almost) no space left: under 1 MiB, or under min_free_mb."""
+        if self.settings.store.chroma_url:
+            return False
+        return disk_problem(self.settings.store.path, max(self.settings.store.min_free_mb, 1.0)) == "full"
 
     def _roll_back(self) -> None:
         # Leave no half-written article behind when the store still answers; otherwise the next run's recover() does.

@@ -221,6 +221,33 @@ def test_disk_full_fails_clearly_and_leaves_no_partial_article(tmpfs, corpus, cl
     assert snapshot(settings, embedder) == clean_run
 
 
+def test_a_write_that_hangs_on_a_full_disk_ends_the_run_within_the_write_timeout(tmpfs, corpus, clean_run, embedder,
+                                                                                 tmp_path):
+    """With the free-space check off, Chroma meets ENOSPC and its write can hang for ever: the run must still end,
+    report valid JSON, and lose nothing once space is back."""
+    settings = Settings(store_path=tmpfs / "db", collection="faults", cache_dir=tmp_path / "cache")
+    env = {**os.environ, "ARTICLEQA_STORE_PATH": str(settings.store.path), "ARTICLEQA_COLLECTION": "faults",
+           "ARTICLEQA_CACHE_DIR": str(tmp_path / "cache"), "ARTICLEQA_MIN_FREE_MB": "0",
+           "ARTICLEQA_STORE_WRITE_TIMEOUT": "20", "ARTICLEQA_EMBED_BATCH_SIZE": "8"}
+    cmd = [sys.executable, "-m", "articleqa", "ingest", str(corpus), "--json"]
+    st = os.statvfs(tmpfs)
+    (tmpfs / "filler").write_bytes(b"\0" * (st.f_bavail * st.f_frsize - (2 << 20)))  # 2 MiB left: ~60 passages
+    t = time.monotonic()
+    full = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    took = time.monotonic() - t
+    report = json.loads(full.stdout)  # valid JSON, whichever way Chroma failed
+    assert full.returncode in (1, 2) and report["ok"] is False and "Traceback" not in full.stderr
+    reasons = {i.get("reason", "") for i in report.get("items", []) if i.get("status") == "failed"}
+    assert reasons, full.stderr
+    assert took < 300, took  # not the 600 s kill of a hung run
+    _remount(tmpfs, "size=256M")
+    (tmpfs / "filler").unlink()
+    again = subprocess.run([c for c in cmd if c != "--json"], cwd=REPO, env={**env, "ARTICLEQA_MIN_FREE_MB": "8"},
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert snapshot(settings, embedder) == clean_run
+
+
 def test_read_only_store_fails_clearly_and_changes_nothing(tmpfs, embedder, tmp_path):
     settings = Settings(store_path=tmpfs / "db", collection="faults", cache_dir=tmp_path / "cache")
     env = {**os.environ, "ARTICLEQA_STORE_PATH": str(settings.store.path), "ARTICLEQA_COLLECTION": "faults",
