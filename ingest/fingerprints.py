@@ -136,6 +136,22 @@ class Fingerprints:
             self._rebuild(db, token, seq, reason)
         elif have is not None and have.get("token") != token:
             self._catch_up(db, have, token)
+        self._refresh_pending(db)
+
+    def _refresh_pending(self, db: sqlite3.Connection) -> None:
+        """Re-read the articles cached while another writer's mark was set. That writer logs an article before it
+        clears the mark, and nothing after: a catch-up that read the article in between would keep it pending for
+        ever (seen with two ingests on one server), so pending rows are re-read at every sync; there are few."""
+        ids = [row[0] for row in db.execute("SELECT id FROM article WHERE pending = 1")]
+        if not ids:
+            return
+        records = self.store.records_by_id(ids)
+        with _transaction(db):
+            for article_id in ids:
+                self._drop(db, article_id)
+                rec = records.get(article_id)
+                if rec is not None:
+                    self._put(db, rec)
 
     def _stale_reason(self, have: dict, token: str, seq: int | None) -> str:
         if have.get("format") != FORMAT:

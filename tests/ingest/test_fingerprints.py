@@ -271,3 +271,16 @@ def test_a_cache_that_cannot_be_written_is_kept_in_memory_for_the_run(stored, se
     report = Ingestor(settings, store=stored.store, embedder=embedder).run(
         [_write(tmp_path / "again.jsonl", [make_article(1), _near_copy(5, "wire-5"), make_article(12)])])
     assert _statuses(report) == {"syn-0001": "unchanged", "wire-5": "duplicate", "syn-0012": "added"}
+
+
+def test_a_row_cached_while_another_writer_had_it_pending_is_read_again(stored, settings, cache_rows, rebuilt_rows):
+    """A writer logs an article, then clears its pending mark with no further entry: a process that caught up in
+    between cached it pending. The next sync must see it committed, not keep it pending for ever."""
+    fp = Fingerprints(settings, stored.store)
+    fp.sync()
+    fp._conn().execute("UPDATE article SET pending = 1 WHERE id = 'syn-0002'")  # what the racing catch-up cached
+    assert fp.get("syn-0002").pending
+    fp.sync()  # the store's change log has not moved since
+    assert not fp.get("syn-0002").pending
+    fp.close()
+    assert cache_rows(settings, stored.store) == rebuilt_rows(settings, stored.store)
