@@ -143,15 +143,18 @@ class Fingerprints:
         clears the mark, and nothing after: a catch-up that read the article in between would keep it pending for
         ever (seen with two ingests on one server), so pending rows are re-read at every sync; there are few."""
         ids = [row[0] for row in db.execute("SELECT id FROM article WHERE pending = 1")]
-        if not ids:
-            return
-        records = self.store.records_by_id(ids)
-        with _transaction(db):
-            for article_id in ids:
-                self._drop(db, article_id)
-                rec = records.get(article_id)
-                if rec is not None:
-                    self._put(db, rec)
+        if ids:
+            with _transaction(db):
+                self._reread(db, ids)
+
+    def _reread(self, db: sqlite3.Connection, article_ids: list[str]) -> None:
+        """Replace these articles' rows with their records as the store holds them now (none when it holds none)."""
+        records = self.store.records_by_id(article_ids)
+        for article_id in article_ids:
+            self._drop(db, article_id)
+            rec = records.get(article_id)
+            if rec is not None:
+                self._put(db, rec)
 
     def _stale_reason(self, have: dict, token: str, seq: int | None) -> str:
         if have.get("format") != FORMAT:
@@ -168,13 +171,8 @@ class Fingerprints:
 
     def _catch_up(self, db: sqlite3.Connection, have: dict, token: str) -> None:
         todo = self.store.follow_up(int(have.get("seq") or 0), list(have.get("applied") or []))
-        records = self.store.records_by_id(todo.articles)
         with _transaction(db):
-            for article_id in todo.articles:
-                self._drop(db, article_id)
-                rec = records.get(article_id)
-                if rec is not None:
-                    self._put(db, rec)
+            self._reread(db, todo.articles)
             self._put_state(db, {**have, "token": token, "seq": todo.seq, "applied": todo.applied})
         self.stats.catchups += 1
         self.stats.articles_applied += len(todo.articles)
