@@ -16,13 +16,6 @@ class StoreError(RuntimeError):
         self.fatal = fatal
 
 
-class StoreStuck(StoreError):
-    """A store write did not return within store_write_timeout: the store may not be touched again by this process."""
-
-    def __init__(self, message: str):
-        super().__init__(message, fatal=True)
-
-
 class EmbeddingError(StoreError):
     """The embedding server is down, refused the request, or sent vectors that do not fit; always fatal to a run."""
 

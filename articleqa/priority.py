@@ -68,25 +68,10 @@ class PriorityThread:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name,
                                         initializer=lower_this_thread, initargs=(increment,))
         self._pool.submit(lambda: None).result()  # the thread exists from here, with the priority it has now
-        self.stuck = False  # a call outlived its timeout: the thread is still in it, so nothing more can run there
 
-    def call(self, fn: Callable[..., T], *args: object, timeout: float | None = None) -> T:
-        """Run `fn(*args)` on the thread and return its result (its exception is raised here).
-
-        Raises:
-            TimeoutError: the call did not return within `timeout` seconds, or an earlier one never returned. The
-                thread stays in it; a process whose writer is stuck must leave with `os._exit` (see `stuck`).
-        """
-        from concurrent.futures import TimeoutError as FutureTimeout
-
-        if self.stuck:
-            raise TimeoutError("an earlier call never returned")
-        future = self._pool.submit(contextvars.copy_context().run, fn, *args)
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            self.stuck = True
-            raise TimeoutError(f"no result within {timeout:g} s") from None
+    def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(*args)` on the thread and return its result (its exception is raised here)."""
+        return self._pool.submit(contextvars.copy_context().run, fn, *args).result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=not self.stuck)
+        self._pool.shutdown(wait=True)

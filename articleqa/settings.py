@@ -61,9 +61,9 @@ class StoreSettings(_Group):
         "this, because Chroma can hang on a full disk (0 = no check).",
     )
     write_timeout: float = Field(
-        300.0, gt=0, description="Embedded store: seconds one write batch of an ingest may take (waiting for readers "
-        "included). Past it the run stops writing, fails the rest with that reason and exits, because a Chroma write "
-        "that meets a full disk can hang for ever.",
+        300.0, gt=0, description="Seconds one store call of `articleqa ingest` may take (waiting for readers "
+        "included). Past it the process ends (exit 1, stacks in <cache>/stuck-write.log), because a Chroma write "
+        "that meets a full disk can hang for ever; the next run repairs what it left pending.",
     )
     collection: str = Field(
         "articles", description="Chroma collection name; passages go in it, article records in '<name>__articles'."

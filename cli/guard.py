@@ -18,7 +18,6 @@ class _State:
     json_requested: bool = False
     json_printed: bool = False
     last_error: str = ""
-    exit_hard: bool = False  # leave with os._exit: a thread is stuck in a library call (see exit_hard)
 
 
 _state = _State()
@@ -74,7 +73,6 @@ def run(app: Any, argv: list[str] | None = None, prog_name: str = "articleqa") -
     command = next((a for a in args if not a.startswith("-")), "")
     # `eval --json PATH` names a file; everywhere else --json asks for JSON on stdout.
     _state.json_requested, _state.json_printed, _state.last_error = "--json" in args and command != "eval", False, ""
-    _state.exit_hard = False
     where = f"{prog_name} {command}".strip()
     _quiet_libraries(debug)
     try:
@@ -99,17 +97,7 @@ def run(app: Any, argv: list[str] | None = None, prog_name: str = "articleqa") -
         code = 2
     if _state.json_requested and not _state.json_printed and code not in (0, None):
         emit_json({"ok": False, "exit_code": code, "error": _state.last_error or f"{where} failed (exit {code})"})
-    if _state.exit_hard:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code if isinstance(code, int) else 2)
     return code
-
-
-def exit_hard() -> None:
-    """Leave with os._exit once the command has reported: a thread of this process is stuck where it cannot be
-    stopped (a Chroma write on a full disk), and the interpreter's normal exit would wait for it for ever."""
-    _state.exit_hard = True
 
 
 def _quiet_libraries(debug: bool) -> None:

@@ -70,26 +70,14 @@ def ingest_command(
         with store_lock(settings, "articleqa ingest"):
             lower_this_thread(settings.chat.ingest_nice)
             report = run_with_progress(settings, inputs, quiet=quiet or as_json, workers=workers, writer=writer)
-            if not (writer and writer.stuck):
-                _update_keyword_index(settings, report.passages_embedded)
+            _update_keyword_index(settings, report.passages_embedded)
     except StoreError as exc:
-        _exit_hard_if_stuck(writer)
         fail(str(exc))
-    _exit_hard_if_stuck(writer)
     if as_json:
         emit_json(report.to_dict())
     if not report.items:
         fail("no inputs found")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
-
-
-def _exit_hard_if_stuck(writer: object) -> None:
-    """A store write that never returned (store_write_timeout) leaves the writer thread inside Chroma, and a normal
-    exit would wait for it for ever: the command reports as usual, then leaves with os._exit (cli/guard.py)."""
-    if writer is not None and getattr(writer, "stuck", False):
-        from cli.guard import exit_hard
-
-        exit_hard()
 
 
 def _update_keyword_index(settings: Settings, passages_written: int) -> None:

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from articleqa.embed import Embedder, get_embedder
-from articleqa.errors import StoreStuck
 from articleqa.limits import BudgetExceeded, budget
 from articleqa.models import Article, Passage
 from articleqa.priority import PriorityThread
@@ -173,7 +172,7 @@ class Ingestor:
         # The fingerprint cache learns this run's writes now, so the next run's start costs nothing for them. A
         # failure here costs nothing either: the next run catches up from the change log.
         known, self._known = self._known, None
-        if known is not None and not self.stuck:  # a stuck Chroma would hang the catch-up too
+        if known is not None:
             try:
                 known.finish()
             except Exception as exc:  # noqa: BLE001 - never mask the run's outcome
@@ -281,31 +280,17 @@ class Ingestor:
         return self._unlocked(locked)
 
     def _unlocked(self, fn: Callable[[], T]) -> T:
-        """`fn()` on the writer thread when there is one, within store_write_timeout.
+        """`fn()` on the writer thread when there is one, ending the process if it outlives store_write_timeout.
 
-        Raises:
-            StoreStuck: it did not return in time (Chroma can hang for ever on a full disk), or an earlier call never
-                did; the store must not be touched again by this process.
+        Why so blunt: Chroma's Rust core keeps Python's lock while it hangs (seen on a full disk), so no timeout in
+        Python could fire; faulthandler's own C thread ends the process (exit 1), every thread's stack in
+        <cache>/stuck-write.log. The next run's recover() repairs what the write left pending, as after a kill.
         """
         if self.writer is None:
             return fn()
-        limit = self.settings.store.write_timeout
-        # The last resort: Chroma's Rust core keeps Python's lock while it hangs (seen on a full disk), so the
-        # timeout below cannot fire then; faulthandler's own C thread ends the process (exit 1) 30 s later, with
-        # every thread's stack in <cache>/stuck-write.log.
-        faulthandler.dump_traceback_later(limit + 30, exit=True, file=self._stuck_log())
+        faulthandler.dump_traceback_later(self.settings.store.write_timeout, exit=True, file=self._stuck_log())
         try:
-            return self.writer.call(fn, timeout=limit)
-        except TimeoutError as exc:
-            where = self.settings.store.path
-            free = ""
-            try:
-                st = os.statvfs(where)
-                free = f"; {st.f_bavail * st.f_frsize / 2**20:.1f} MiB free on the disk holding {where}"
-            except OSError:
-                pass
-            raise StoreStuck(f"a store write did not finish within store_write_timeout {limit:g} s ({exc}){free}; "
-                             "free space and run ingest again") from None
+            return self.writer.call(fn)
         finally:
             faulthandler.cancel_dump_traceback_later()
 
@@ -319,11 +304,6 @@ class Ingestor:
             except OSError:
                 self._stuck_file = open(os.devnull, "w")  # noqa: SIM115
         return self._stuck_file
-
-    @property
-    def stuck(self) -> bool:
-        """A store write never returned: the caller must not touch the store again and should exit (os._exit)."""
-        return self.writer is not None and self.writer.stuck
 
     def _prepare(self, item, clean, article_id, clean_error) -> tuple[Article, list[Passage]] | ItemResult:
         """Clean and chunk one loaded document under the input budget; any failure is this item's alone."""
@@ -372,10 +352,6 @@ class Ingestor:
         except StoreWriting as exc:  # a stuck reader: these articles fail, the next run stores them
             settled = [ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
                                   reason=f"not stored: {exc}") for item in queue]
-        except StoreStuck as exc:  # what the batch wrote before it hung is repaired by the next run's recover()
-            self._store_down = f"not stored: {exc}"
-            settled = [ItemResult(item.article.origin, "failed", item.article.id, item.article.title,
-                                  reason=self._store_down) for item in queue]
         finally:
             for result in settled:
                 settle(result)

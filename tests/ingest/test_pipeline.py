@@ -1,12 +1,15 @@
 """End-to-end ingest against the real store and model: idempotence, updates, duplicates, deletes, bad input."""
 
 import json
+import subprocess
+import sys
+import time
 
 from articleqa.catalog import delete
 from articleqa.store import Store
 from ingest.pipeline import Ingestor
 from qa.keyword_index import KeywordIndex
-from tests.conftest import SEED, make_article
+from tests.conftest import REPO, SEED, make_article
 
 
 def _state(store: Store) -> dict[str, tuple[str, dict]]:
@@ -96,3 +99,27 @@ def test_delete_keeps_keyword_index_in_step(settings, embedder, corpus_file):
     # a second process (fresh index object) loads the saved index for the same generation
     other = KeywordIndex(settings, Store(settings, embedder))
     assert [h.passage_id for h in other.search("story 2", 5)] == [h.passage_id for h in index.search("story 2", 5)]
+
+
+def test_a_store_write_that_never_returns_ends_the_process_at_the_write_timeout(tmp_path):
+    """The last resort for a Chroma write that hangs (on a full disk it holds Python's lock, so only faulthandler's
+    C thread can act): the process ends with exit 1 and the stacks in the cache folder."""
+    script = f"""
+import time
+from pathlib import Path
+from articleqa.priority import PriorityThread
+from articleqa.settings import Settings
+from ingest.pipeline import Ingestor
+from tests.conftest import make_article
+import json
+s = Settings(store_path=Path({str(tmp_path / 's')!r}), store_write_timeout=3)
+ing = Ingestor(s, writer=PriorityThread(0, "w"))
+ing.store.replace_articles = lambda writes: time.sleep(3600)
+path = Path({str(tmp_path / 'a.jsonl')!r})
+path.write_text(json.dumps(make_article(1)) + "\\n")
+ing.run([str(path)])
+"""
+    t = time.monotonic()
+    got = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert got.returncode == 1 and time.monotonic() - t < 200, got.stderr
+    assert "Timeout" in (tmp_path / "s" / ".articleqa-cache" / "stuck-write.log").read_text()
