@@ -307,6 +307,27 @@ class LLMSettings(_Group):
         120.0, gt=0, description="Seconds before an LLM call is abandoned for the extractive answer."
     )
     max_tokens: int = Field(256, ge=1, description="Most tokens an LLM answer may generate.")
+    span_sentences: int = Field(
+        5, ge=1, le=20, description="Evidence sentences the LLM span reader is shown (best first; more find the "
+        "answer more often and cost prompt tokens).",
+    )
+    ask_floor: float = Field(
+        1.0, ge=0.0, le=1.0, description="Evidence score at or above which the LLM span reader still reads a "
+        "question the extractive answerer would refuse (>= refusal_threshold = off); its span then answers and its "
+        "NONE keeps the refusal.",
+    )
+    none_refuses: bool = Field(
+        False, description="Refuse when the LLM span reader replies that no sentence answers (NONE) instead of "
+        "showing the extractive answer.",
+    )
+    excerpt_words: int = Field(
+        15, ge=0, description="Supporting sentences of an LLM-read answer longer than this many words are cut to the "
+        "clauses holding the span or the question's words, marked with '…' (0 = whole sentences).",
+    )
+    span_support: int = Field(
+        2, ge=0, description="Supporting sentences after an LLM-read direct answer: its own sentence, then others "
+        "the extractive answerer chose (at most max_answer_sentences).",
+    )
     context: int = Field(4096, ge=1, description="Context window for the in-process llama.cpp server.")
 
 
@@ -378,6 +399,11 @@ _RENAMED = {
     "llm_timeout": ("llm", "timeout"),
     "llm_max_tokens": ("llm", "max_tokens"),
     "llm_context": ("llm", "context"),
+    "llm_span_sentences": ("llm", "span_sentences"),
+    "llm_ask_floor": ("llm", "ask_floor"),
+    "llm_none_refuses": ("llm", "none_refuses"),
+    "llm_span_support": ("llm", "span_support"),
+    "llm_excerpt_words": ("llm", "excerpt_words"),
 }
 FLAT: dict[str, tuple[str, str]] = {
     **{name: (group, name) for group, model in GROUPS.items() for name in model.model_fields

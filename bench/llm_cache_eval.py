@@ -102,7 +102,8 @@ def install(cache: Path, log: dict[str, Path]) -> None:
         t = time.perf_counter()
         row: dict[str, Any] = {"question": question, "args": [str(a) for a in args], **last,
                                "kwargs": {k: str(v) for k, v in kwargs.items()},
-                               "evidence": [[s.text, s.passage, round(s.fit, 4)] for s in sentences]}
+                               "evidence": [[s.text, s.passage, round(s.fit, 4)] for s in sentences],
+                               "n_shown": self.shown}
         try:
             read = original(self, question, sentences, *args, **kwargs)
         except Exception as exc:
@@ -133,7 +134,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=OUT / "llm_span_cache.jsonl", help="Reply cache (JSON lines).")
     ap.add_argument("--timeout", type=float, default=None, help="llm_timeout for this run (default: settings).")
     ap.add_argument("--patch", nargs="*", default=[], metavar="NAME=JSON",
-                    help="Set a module constant of qa.llm_reader for this run (a variant), e.g. MAX_SENTENCES=8.")
+                    help="Set a module constant of qa.llm_reader for this run (a variant), e.g. SYSTEM='\"...\"'; "
+                    "settings (llm.span_sentences, ...) go by their ARTICLEQA_LLM_* variables.")
     args = ap.parse_args()
 
     import qa.llm_reader as lr

@@ -132,7 +132,12 @@ class Answerers:
         if settings.llm.answer_from == "span":  # the LLM reads the answer span out of the evidence sentences
             from qa.llm_reader import SpanLLMAnswerer
 
-            self.llm = SpanLLMAnswerer(settings, self.extractive)
+            gate = self.extractive
+            shown = settings.llm.span_sentences
+            if shown > settings.answer.dense_candidates:  # the reader shows only embedded (parsed) sentences
+                wider = settings.with_overrides(dense_candidates=shown)
+                gate = ExtractiveAnswerer(wider, embedder, self.extractive.reader)
+            self.llm = SpanLLMAnswerer(settings, gate)
         self.multihop: Answerer | None = None  # qa.multihop.MultiHopComponent, plugged in by the Asker
         self.multihop_llm: Answerer | None = None  # qa.multihop_llm.MultiHopLLMComponent, its `--mode llm` route
 

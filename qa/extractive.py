@@ -149,6 +149,11 @@ class ExtractiveAnswerer:
             evidence=views,
         )
 
+    def evidence_of(self, question: str, passages: list[Passage]) -> list[SentenceView]:
+        """The evidence of a question (see `evidence`) whatever its score, for a reader that decides itself."""
+        q, ranked = self.rank(question, passages)
+        return self.evidence(q, ranked, passages)
+
     def reading(self, q: _Question, ranked: list[_Candidate], ok: list[_Candidate],
                 passages: list[Passage]) -> tuple[list[SentenceView], list[SentenceView], Context]:
         """The evidence (every embedded front-runner, best first, parsed), the sentences of it the span reader reads

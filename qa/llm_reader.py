@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from articleqa.settings import Settings
+from qa.excerpt import excerpt
 from qa.generative import LLMUnavailable, _defuse, capped_chat_model, stream_with_deadline
 from qa.reader import ShortAnswer
 from qa.reader_features import SentenceView
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
     from qa.extractive import ExtractiveAnswerer
 
-MAX_SENTENCES = 5  # 3-6 sentences keep the prompt at 150-300 tokens: seconds on 2 cores instead of 10-30 s
 SPAN_TOKENS = 24  # an answer span is a few words; a cap keeps a rambling model from costing seconds
 NONE = "NONE"
 
@@ -61,9 +61,14 @@ class LLMSpanReader:
                 self._chat_model = capped_chat_model(self.settings, SPAN_TOKENS)
             return self._chat_model
 
+    @property
+    def shown(self) -> int:
+        """How many evidence sentences a prompt shows (llm.span_sentences)."""
+        return self.settings.llm.span_sentences
+
     def messages(self, question: str, sentences: list[SentenceView]) -> list[tuple[str, str]]:
         """The exact chat messages: system rules, then example, numbered sentences and the question."""
-        lines = "\n".join(f"[{i}] {_defuse(s.text)}" for i, s in enumerate(sentences[:MAX_SENTENCES], 1))
+        lines = "\n".join(f"[{i}] {_defuse(s.text)}" for i, s in enumerate(sentences[: self.shown], 1))
         user = f"{EXAMPLE}\n\nSentences:\n{lines}\nQuestion: {_defuse(question)}\nAnswer:"
         return [("system", SYSTEM), ("human", user)]
 
@@ -72,7 +77,7 @@ class LLMSpanReader:
 
         Args:
             question: the (self-contained) question.
-            sentences: the evidence sentences, best first (the first MAX_SENTENCES are shown).
+            sentences: the evidence sentences, best first (the first llm.span_sentences are shown).
         Returns:
             The reply and, when it occurs in one of the sentences, the span as a ShortAnswer with its offsets.
         Raises:
@@ -84,7 +89,13 @@ class LLMSpanReader:
             str(getattr(chunk, "content", chunk))
             for chunk in stream_with_deadline(lambda: model.stream(prompt), self.settings.llm.timeout, "LLM")
         )
-        return LLMRead(reply, locate(reply, sentences[:MAX_SENTENCES]), prompt)
+        shown = sentences[: self.shown]
+        return LLMRead(reply, complete_name(locate(reply, shown), shown), prompt)
+
+    @staticmethod
+    def says_none(reply: str) -> bool:
+        """Whether the reply is the model's "no sentence answers" line."""
+        return reply.strip().strip(_QUOTES).rstrip(".").strip().upper().startswith(NONE)
 
 
 def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
@@ -118,6 +129,44 @@ def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
 
 
 _ARTICLES = frozenset({"the", "a", "an"})
+# Entity labels that name something; a partial name of one is completed (amounts, dates and nationalities are not).
+_NAMED = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART"})
+
+
+def complete_name(short: ShortAnswer | None, sentences: list[SentenceView]) -> ShortAnswer | None:
+    """The span widened to the whole name it is a part of: to the named entity holding it ("JetBlue" -> "JetBlue
+    Airways") and over the proper nouns right before it that belong to no other entity, titles mostly ("Biden" ->
+    "President Joe Biden"). Only whole words are added; a span that is not part of a name is returned as it is, and
+    the result is still a verbatim slice of the sentence.
+    """
+    if short is None:
+        return None
+    view = next((s for s in sentences if s.text == short.sentence and s.passage == short.passage), None)
+    doc = getattr(view, "doc", None)
+    if doc is None or doc.text != short.sentence:
+        return short
+    toks = [t for t in doc if short.start <= t.idx < short.end]
+    if not toks or toks[0].idx != short.start or toks[-1].idx + len(toks[-1].text) != short.end:
+        return short  # not on word boundaries: leave it
+    i, j = toks[0].i, toks[-1].i
+    ent = next((e for e in doc.ents if e.start <= i and j < e.end), None)
+    if ent is None or ent.label_ not in _NAMED:
+        return short
+    first = i
+    i, j = min(i, ent.start), max(j, ent.end - 1)
+    while i < first and doc[i].pos_ == "DET":  # "the" of "the Colorado Avalanche" is not part of the name
+        i += 1
+    while i > 0 and doc[i - 1].pos_ == "PROPN" and not doc[i - 1].ent_type_:
+        i -= 1
+    return _moved(short, doc[i].idx, doc[j].idx + len(doc[j].text))
+
+
+def _moved(short: ShortAnswer, start: int, end: int) -> ShortAnswer:
+    """The same answer with new offsets in its sentence."""
+    if (start, end) == (short.start, short.end):
+        return short
+    s = short.sentence
+    return ShortAnswer(s[start:end], s, short.passage, start, end, short.score)
 _WORD = re.compile(r"\w+")
 
 
@@ -147,7 +196,11 @@ def _find_words(want: list[str], have: list[tuple[str, int, int]]) -> tuple[int,
 
 class SpanLLMAnswerer:
     """The `--mode llm` answerer by default: the extractive answerer picks and checks the evidence sentences, the
-    LLM copies the direct answer out of them; when its reply is not a span of them, the extractive answer stands."""
+    LLM copies the direct answer out of them; when its reply is not a span of them, the extractive answer stands.
+
+    With llm.ask_floor below the refusal threshold the LLM also reads questions whose evidence is weak but not absent
+    (its verified span answers them, its NONE keeps the refusal); with llm.none_refuses its NONE refuses.
+    """
 
     mode = "llm"
 
@@ -164,30 +217,47 @@ class SpanLLMAnswerer:
 
     def stream_turn(self, turn: Turn) -> Iterator[Draft]:
         """Gate, read the span with the LLM, yield the Draft (nothing streams: the answer is a few words)."""
+        llm = self.settings.llm
         t = time.perf_counter()
         gate = self.gate.run(turn.query, turn.passages)
+        evidence = gate.evidence
+        weak = gate.refused and gate.score > 0 and gate.score >= llm.ask_floor
+        if weak:  # the extractive scorer is unsure: the LLM decides, and only a verified span answers
+            evidence = self.gate.evidence_of(turn.query, turn.passages)
         turn.timings["extract"] = time.perf_counter() - t
-        if gate.refused:  # no evidence: the LLM is never called
+        if gate.refused and not (weak and evidence):  # no evidence: the LLM is never called
             gate.mode = self.mode
             yield gate
             return
         t = time.perf_counter()
         try:
-            read = self.reader.run(turn.query, gate.evidence)
+            read = self.reader.run(turn.query, evidence)
         except LLMUnavailable as exc:
             read = None
             gate.notices.append(f"The LLM was not available ({exc}); showing the extractive answer instead.")
         turn.timings["generate"] = time.perf_counter() - t
         if read is None or read.short is None:
-            if read is not None:
+            gate.mode = self.mode if gate.refused else gate.mode
+            if read is not None and not gate.refused:
+                if llm.none_refuses and self.reader.says_none(read.reply):
+                    yield Draft(score=gate.score, refused=True, kind=gate.kind, mode=self.mode, evidence=evidence,
+                                reason="None of the evidence sentences answers this (the LLM reader found none).")
+                    return
                 gate.notices.append("The LLM's reply was not a span of the evidence; showing the extractive answer.")
             yield gate
             return
         short = read.short
         lead = (short.sentence, short.passage + 1)
-        sentences = [lead, *(s for s in gate.sentences if s != lead)][: self.settings.answer.max_answer_sentences]
+        others = [s for s in gate.sentences if s != lead][: max(0, llm.span_support - 1)]
+        chosen = [lead, *others][: max(1, self.settings.answer.max_answer_sentences)]
+        # Long news sentences are cut to the clauses that hold the span (or the question's words): the answer stays
+        # a quote, and the source card still shows the whole sentence.
+        sentences = [
+            (excerpt(text, turn.query, llm.excerpt_words, (short.start, short.end) if i == 0 else None).text, n)
+            for i, (text, n) in enumerate(chosen)
+        ]
         yield Draft(sentences=sentences, short_answer=short.text, score=gate.score, kind=gate.kind, mode=self.mode,
-                    short=short, evidence=gate.evidence)
+                    short=short, evidence=evidence)
 
 
-__all__ = ["LLMRead", "LLMSpanReader", "LLMUnavailable", "SpanLLMAnswerer", "locate"]
+__all__ = ["LLMRead", "LLMSpanReader", "LLMUnavailable", "SpanLLMAnswerer", "complete_name", "locate"]

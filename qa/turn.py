@@ -59,7 +59,7 @@ class Draft:
     streamed: bool = False  # the text was already streamed as it was produced (an LLM's tokens)
     refuse_uncited: bool = False  # refuse when the checker finds no support at all (generated text)
     notices: list[str] = field(default_factory=list)
-    short: ShortAnswer | None = None  # where `short_answer` was read: sentences[0][0][start:end], verbatim
+    short: ShortAnswer | None = None  # where `short_answer` was read: short.sentence[start:end], verbatim
     evidence: list[SentenceView] = field(default_factory=list)  # the sentences it was read from, best first
     lead: str = ""  # a verdict computed in code from the cited sentences, put before the checked text
 

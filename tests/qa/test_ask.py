@@ -102,11 +102,52 @@ def test_date_filter_from_question_and_explicit_filters(asker):
     assert other_source.refused
 
 
-def _span_llm(asker, reply: str):
+def _span_llm(asker, reply: str, **overrides):
     from qa.llm_reader import LLMSpanReader, SpanLLMAnswerer
 
+    settings = asker.settings.with_overrides(**overrides)
     fake = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
-    return SpanLLMAnswerer(asker.settings, asker.answerers.extractive, LLMSpanReader(asker.settings, fake))
+    return SpanLLMAnswerer(settings, asker.answerers.extractive, LLMSpanReader(settings, fake))
+
+
+def _ask_llm(asker, question: str, reply: str, **overrides) -> Answer:
+    default = asker.answerers.llm
+    try:
+        asker.answerers.llm = _span_llm(asker, reply, **overrides)
+        return asker.ask(Request(question, mode="llm"))
+    finally:
+        asker.answerers.llm = default
+
+
+def test_llm_answer_cuts_long_sentences_to_cited_excerpts(asker):
+    from qa.cite import segments_outside
+
+    answer = _ask_llm(asker, "Who accompanied Kim?", "his sister Kim Yo Jong", llm_excerpt_words=8)
+    assert not answer.refused and answer.short_answer == "his sister Kim Yo Jong"
+    body = answer.answer.split("\n(Published:")[0]
+    assert "…" in body  # the sister's sentence is longer than 8 words: an excerpt around the span is shown
+    quotes = {c.number: c.quote for c in answer.citations}
+    assert segments_outside(answer.answer, quotes) == []  # every excerpt lies inside the sentence it cites
+    assert any("his sister Kim Yo Jong" in q and len(q.split()) > 8 for q in quotes.values())  # cites the whole one
+    whole = _ask_llm(asker, "Who accompanied Kim?", "his sister Kim Yo Jong", llm_excerpt_words=0)
+    assert "…" not in whole.answer and len(whole.answer) > len(answer.answer)
+
+
+def test_weak_evidence_is_read_by_the_llm_only_above_the_floor(asker):
+    question = "Who hosted the banquet?"  # the extractive scorer refuses it (evidence about 0.24, needed 0.56)
+    assert asker.ask(Request(question)).refused
+    assert _ask_llm(asker, question, "Xi").refused  # default floor 1.0: no LLM call, the refusal stands
+    read = _ask_llm(asker, question, "Xi", llm_ask_floor=0.0)
+    assert not read.refused and read.mode == "llm" and read.short_answer == "Xi"
+    assert _ask_llm(asker, question, "NONE", llm_ask_floor=0.0).refused  # the reader found nothing: refused
+    assert _ask_llm(asker, question, "Kim Jong Chul", llm_ask_floor=0.0).refused  # invented: refused
+
+
+def test_none_reply_refuses_only_when_configured(asker):
+    kept = _ask_llm(asker, "Who accompanied Kim?", "NONE")
+    assert not kept.refused and kept.mode == "extractive"
+    refused = _ask_llm(asker, "Who accompanied Kim?", "NONE", llm_none_refuses=True)
+    assert refused.refused and "found none" in refused.refusal_reason
 
 
 def test_llm_span_reader_answer_is_a_checked_span(asker):

@@ -6,7 +6,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from articleqa.settings import Settings
-from qa.llm_reader import MAX_SENTENCES, LLMSpanReader, locate
+from qa.llm_reader import LLMSpanReader, locate
 from qa.reader_features import SentenceView
 
 SENTS = [
@@ -39,10 +39,12 @@ def test_invented_or_none_replies_are_refused() -> None:
 
 
 def test_prompt_holds_only_the_evidence_sentences() -> None:
-    many = SENTS * 5
-    system, user = (text for _, text in LLMSpanReader(Settings()).messages("Who?", many))
-    assert "shortest exact phrase" in system
-    assert user.count("\n[") == 2 + MAX_SENTENCES  # two example sentences, then at most MAX_SENTENCES
+    many = SENTS * 10
+    for shown in (3, Settings().llm.span_sentences):
+        reader = LLMSpanReader(Settings().with_overrides(llm_span_sentences=shown))
+        system, user = (text for _, text in reader.messages("Who?", many))
+        assert "shortest exact phrase" in system
+        assert user.count("\n[") == 2 + shown  # two example sentences, then llm.span_sentences of the evidence
 
 
 def test_a_near_verbatim_reply_is_mapped_to_the_exact_span() -> None:
@@ -54,3 +56,19 @@ def test_a_near_verbatim_reply_is_mapped_to_the_exact_span() -> None:
         assert s is not None and s.text == span and s.sentence[s.start : s.end] == span
     assert locate("US officials", sents) is None  # "U.S." and "US" are different words: not forgiven
     assert locate("the Netflix show", sents) is None
+
+
+def test_a_partial_name_is_completed_to_the_whole_name() -> None:
+    from articleqa.text import nlp
+    from qa.llm_reader import complete_name
+
+    def read(sentence: str, reply: str) -> str:
+        views = [SentenceView(sentence, 0, nlp()(sentence), 0.8, 0.6, 0.5, 0)]
+        s = complete_name(locate(reply, views), views)
+        assert s is not None and s.sentence[s.start : s.end] == s.text
+        return s.text
+
+    assert read("JetBlue Airways made a hostile bid for Spirit Airlines on Monday.", "JetBlue") == "JetBlue Airways"
+    assert read("President Joe Biden tested positive for Covid-19 on Thursday.", "Biden") == "President Joe Biden"
+    assert read("The price of gas hit a record $4.87 a gallon on Sunday.", "$4.87") == "$4.87"  # not a name
+    assert read("Kansans voted to keep abortion rights in the state constitution.", "Kansans") == "Kansans"
