@@ -136,7 +136,7 @@ def test_llm_answer_cuts_long_sentences_to_cited_excerpts(asker):
 def test_weak_evidence_is_read_by_the_llm_only_above_the_floor(asker):
     question = "Who hosted the banquet?"  # the extractive scorer refuses it (evidence about 0.24, needed 0.56)
     assert asker.ask(Request(question)).refused
-    assert _ask_llm(asker, question, "Xi").refused  # default floor 1.0: no LLM call, the refusal stands
+    assert _ask_llm(asker, question, "Xi", llm_ask_floor=0.5).refused  # below the floor: no LLM call, refused
     read = _ask_llm(asker, question, "Xi", llm_ask_floor=0.0)
     assert not read.refused and read.mode == "llm" and read.short_answer == "Xi"
     assert _ask_llm(asker, question, "NONE", llm_ask_floor=0.0).refused  # the reader found nothing: refused
