@@ -152,13 +152,20 @@ def complete_name(short: ShortAnswer | None, sentences: list[SentenceView]) -> S
     ent = next((e for e in doc.ents if e.start <= i and j < e.end), None)
     if ent is None or ent.label_ not in _NAMED:
         return short
-    first = i
-    i, j = min(i, ent.start), max(j, ent.end - 1)
-    while i < first and doc[i].pos_ == "DET":  # "the" of "the Colorado Avalanche" is not part of the name
-        i += 1
+    # Widen word by word inside the entity, never over punctuation or a possessive ("(ENR", "bin Laden's"), nor
+    # over a leading "the" ("the Colorado Avalanche").
+    while i > ent.start and _in_name(doc[i - 1]) and doc[i - 1].pos_ != "DET":
+        i -= 1
+    while j + 1 < ent.end and _in_name(doc[j + 1]):
+        j += 1
     while i > 0 and doc[i - 1].pos_ == "PROPN" and not doc[i - 1].ent_type_:
         i -= 1
     return _moved(short, doc[i].idx, doc[j].idx + len(doc[j].text))
+
+
+def _in_name(token: Any) -> bool:
+    """Whether a token may be added to a name: not punctuation, not a possessive ending."""
+    return not token.is_punct and token.tag_ != "POS"
 
 
 def _moved(short: ShortAnswer, start: int, end: int) -> ShortAnswer:

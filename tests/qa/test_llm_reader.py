@@ -72,3 +72,8 @@ def test_a_partial_name_is_completed_to_the_whole_name() -> None:
     assert read("President Joe Biden tested positive for Covid-19 on Thursday.", "Biden") == "President Joe Biden"
     assert read("The price of gas hit a record $4.87 a gallon on Sunday.", "$4.87") == "$4.87"  # not a name
     assert read("Kansans voted to keep abortion rights in the state constitution.", "Kansans") == "Kansans"
+    # never widened over a possessive, an opening parenthesis or a leading "the"
+    assert read("Osama bin Laden's death was announced in May.", "Osama bin Laden") == "Osama bin Laden"
+    assert read("The magazine Engineering News-Record (ENR) ranked it first.", "Engineering News-Record") == (
+        "Engineering News-Record")
+    assert read("The Colorado Avalanche won the Stanley Cup on Sunday.", "Avalanche") == "Colorado Avalanche"
