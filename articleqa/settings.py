@@ -309,7 +309,7 @@ class LLMSettings(_Group):
     max_tokens: int = Field(256, ge=1, description="Most tokens an LLM answer may generate.")
     span_sentences: int = Field(
         5, ge=1, le=20, description="Evidence sentences the LLM span reader is shown, best first (5: about 300 prompt "
-        "tokens; 8 found no more answers on the dev sets for 100 tokens more, bench/README.md, sixth session).",
+        "tokens; 8 scored within two questions of it on both dev sets for ~100 tokens more, bench/README.md).",
     )
     ask_floor: float = Field(
         0.45, ge=0.0, le=1.0, description="Evidence score at or above which the LLM span reader still reads a "
