@@ -152,12 +152,16 @@ def complete_name(short: ShortAnswer | None, sentences: list[SentenceView]) -> S
     ent = next((e for e in doc.ents if e.start <= i and j < e.end), None)
     if ent is None or ent.label_ not in _NAMED:
         return short
-    # Widen word by word inside the entity, never over punctuation or a possessive ("(ENR", "bin Laden's"), nor
-    # over a leading "the" ("the Colorado Avalanche").
-    while i > ent.start and _in_name(doc[i - 1]) and doc[i - 1].pos_ != "DET":
-        i -= 1
-    while j + 1 < ent.end and _in_name(doc[j + 1]):
-        j += 1
+    # The entity without a leading "the" or a trailing possessive or bracket ("The Colorado Avalanche", "bin Laden's",
+    # "News-Record ("), taken only when every word it adds is a proper noun: "Beijing" is not widened to "People in
+    # central Beijing" or to "the Great Hall of the People in central Beijing".
+    lo, hi = ent.start, ent.end - 1
+    while lo < i and doc[lo].pos_ == "DET":
+        lo += 1
+    while hi > j and not _in_name(doc[hi]):
+        hi -= 1
+    if all(doc[k].pos_ == "PROPN" for k in [*range(lo, i), *range(j + 1, hi + 1)]):
+        i, j = lo, hi
     while i > 0 and doc[i - 1].pos_ == "PROPN" and not doc[i - 1].ent_type_:
         i -= 1
     return _moved(short, doc[i].idx, doc[j].idx + len(doc[j].text))

@@ -77,3 +77,5 @@ def test_a_partial_name_is_completed_to_the_whole_name() -> None:
     assert read("The magazine Engineering News-Record (ENR) ranked it first.", "Engineering News-Record") == (
         "Engineering News-Record")
     assert read("The Colorado Avalanche won the Stanley Cup on Sunday.", "Avalanche") == "Colorado Avalanche"
+    hall = "They met at the Great Hall of the People in central Beijing on Thursday."
+    assert read(hall, "Beijing") == "Beijing"  # widening would add words that are not names: left alone
