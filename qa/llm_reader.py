@@ -245,15 +245,17 @@ class SpanLLMAnswerer:
             read = self.reader.run(turn.query, evidence)
         except LLMUnavailable as exc:
             read = None
-            gate.notices.append(f"The LLM was not available ({exc}); showing the extractive answer instead.")
+            shown = "the refusal stands" if gate.refused else "showing the extractive answer instead"
+            gate.notices.append(f"The LLM was not available ({exc}); {shown}.")
         turn.timings["generate"] = time.perf_counter() - t
         if read is None or read.short is None:
-            gate.mode = self.mode if gate.refused else gate.mode
-            if read is not None and not gate.refused:
-                if llm.none_refuses and self.reader.says_none(read.reply):
-                    yield Draft(score=gate.score, refused=True, kind=gate.kind, mode=self.mode, evidence=evidence,
-                                reason="None of the evidence sentences answers this (the LLM reader found none).")
-                    return
+            if gate.refused:  # weak evidence and no verified span: the refusal stands
+                gate.mode = self.mode
+            elif read is not None and llm.none_refuses and self.reader.says_none(read.reply):
+                yield Draft(score=gate.score, refused=True, kind=gate.kind, mode=self.mode, evidence=evidence,
+                            reason="None of the evidence sentences answers this (the LLM reader found none).")
+                return
+            elif read is not None:
                 gate.notices.append("The LLM's reply was not a span of the evidence; showing the extractive answer.")
             yield gate
             return

@@ -143,6 +143,21 @@ def test_weak_evidence_is_read_by_the_llm_only_above_the_floor(asker):
     assert _ask_llm(asker, question, "Kim Jong Chul", llm_ask_floor=0.0).refused  # invented: refused
 
 
+def test_weak_evidence_with_the_llm_unreachable_stays_refused(asker):
+    from qa.llm_reader import LLMSpanReader, SpanLLMAnswerer
+
+    settings = asker.settings.with_overrides(llm_base_url="http://127.0.0.1:9/v1", llm_timeout=3.0, llm_ask_floor=0.0)
+    default = asker.answerers.llm
+    asker.answerers.llm = SpanLLMAnswerer(settings, asker.answerers.extractive, LLMSpanReader(settings))
+    try:
+        weak = asker.ask(Request("Who hosted the banquet?", mode="llm"))
+        strong = asker.ask(Request("Who accompanied Kim?", mode="llm"))
+    finally:
+        asker.answerers.llm = default
+    assert weak.refused and any("refusal stands" in n for n in weak.notices)
+    assert not strong.refused and strong.mode == "extractive" and any("extractive answer" in n for n in strong.notices)
+
+
 def test_none_reply_refuses_only_when_configured(asker):
     kept = _ask_llm(asker, "Who accompanied Kim?", "NONE")
     assert not kept.refused and kept.mode == "extractive"
