@@ -138,7 +138,6 @@ def fit_pairwise(train: list[dict], c: float, negatives: int = 40, seed: int = 0
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-
     rng = np.random.default_rng(seed)
     xs = np.vstack([t["x"] for t in train if t["x"] is not None])
     scale = StandardScaler().fit(xs).scale_
@@ -164,7 +163,6 @@ def fit_listwise(train: list[dict], c: float):
     against the other spans of the same question), then the calibration of its pick as in `fit_pairwise`."""
     from scipy.optimize import minimize
     from sklearn.preprocessing import StandardScaler
-
 
     groups = [t for t in train if t["x"] is not None and t["y"].any()]
     xs = np.vstack([t["x"] for t in train if t["x"] is not None])

@@ -413,13 +413,11 @@ class Ingestor:
         try:
             self.store.replace_articles([w])
         except Exception as exc:  # disk full, read-only, server gone: report, keep going
-            if isinstance(exc, StoreError) and exc.fatal:
+            full = self._disk_full()
+            if full or (isinstance(exc, StoreError) and exc.fatal):
                 self._store_down = f"not stored: {one_line(exc)}"
-            if self._disk_full():  # no roll-back on a full disk (see _write): the next run's recover() repairs
-                self._store_down = self._store_down or f"not stored: {one_line(exc)}"
-                settle(ItemResult(a.origin, "failed", a.id, a.title, reason=f"store write failed: {one_line(exc)}"))
-                return
-            self._roll_back()
+            if not full:  # no roll-back on a full disk (see _write): the next run's recover() repairs
+                self._roll_back()
             settle(ItemResult(a.origin, "failed", a.id, a.title, reason=f"store write failed: {one_line(exc)}"))
             return
         self._stored(w, report, settle)

@@ -95,7 +95,7 @@ class LLMSpanReader:
     @staticmethod
     def says_none(reply: str) -> bool:
         """Whether the reply is the model's "no sentence answers" line."""
-        return reply.strip().strip(_QUOTES).rstrip(".").strip().upper().startswith(NONE)
+        return _reply_text(reply).upper().startswith(NONE)
 
 
 def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
@@ -106,9 +106,7 @@ def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
     case, punctuation, spacing or a leading article ("the", "a", "an") is mapped to that stretch. Either way the
     span returned is a slice of the sentence, so what is shown is verbatim.
     """
-    text = reply.strip().splitlines()[0].strip() if reply.strip() else ""
-    text = re.sub(r"^(?:answer\s*:\s*)", "", text, flags=re.I).strip().strip(_QUOTES).rstrip(".").strip()
-    text = re.sub(r"\s*\[\d+\]\s*$", "", text)
+    text = _reply_text(reply)
     if not text or text.upper() == NONE or len(text.split()) > 25:
         return None
     for s in sentences:
@@ -129,6 +127,40 @@ def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
 
 
 _ARTICLES = frozenset({"the", "a", "an"})
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> list[tuple[str, int, int]]:
+    """The word tokens of a text, lower-cased, with their character offsets (punctuation and spacing dropped)."""
+    return [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text.replace("’", "'"))]
+
+
+def _close_quote(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span widened by one character when it opens a quotation that the next character closes."""
+    span, after = text[start:end], text[end : end + 1]
+    if (span.count("“") > span.count("”") and after == "”") or (span.count('"') % 2 and after == '"'):
+        return start, end + 1
+    return start, end
+
+
+def _find_words(want: list[str], have: list[tuple[str, int, int]]) -> tuple[int, int] | None:
+    """Character offsets of the first run of `have` whose words equal `want`, else None."""
+    n = len(want)
+    if not n:
+        return None
+    for i in range(len(have) - n + 1):
+        if all(have[i + j][0] == want[j] for j in range(n)):
+            return have[i][1], have[i + n - 1][2]
+    return None
+
+
+def _reply_text(reply: str) -> str:
+    """The reply's first line without an "Answer:" prefix, quotes, a full stop or a trailing [n]."""
+    text = reply.strip().splitlines()[0].strip() if reply.strip() else ""
+    text = re.sub(r"^(?:answer\s*:\s*)", "", text, flags=re.I).strip().strip(_QUOTES).rstrip(".").strip()
+    return re.sub(r"\s*\[\d+\]\s*$", "", text)
+
+
 # Entity labels that name something; a partial name of one is completed (amounts, dates and nationalities are not).
 _NAMED = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART"})
 
@@ -178,31 +210,6 @@ def _moved(short: ShortAnswer, start: int, end: int) -> ShortAnswer:
         return short
     s = short.sentence
     return ShortAnswer(s[start:end], s, short.passage, start, end, short.score)
-_WORD = re.compile(r"\w+")
-
-
-def _words(text: str) -> list[tuple[str, int, int]]:
-    """The word tokens of a text, lower-cased, with their character offsets (punctuation and spacing dropped)."""
-    return [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text.replace("’", "'"))]
-
-
-def _close_quote(text: str, start: int, end: int) -> tuple[int, int]:
-    """The span widened by one character when it opens a quotation that the next character closes."""
-    span, after = text[start:end], text[end : end + 1]
-    if (span.count("“") > span.count("”") and after == "”") or (span.count('"') % 2 and after == '"'):
-        return start, end + 1
-    return start, end
-
-
-def _find_words(want: list[str], have: list[tuple[str, int, int]]) -> tuple[int, int] | None:
-    """Character offsets of the first run of `have` whose words equal `want`, else None."""
-    n = len(want)
-    if not n:
-        return None
-    for i in range(len(have) - n + 1):
-        if all(have[i + j][0] == want[j] for j in range(n)):
-            return have[i][1], have[i + n - 1][2]
-    return None
 
 
 class SpanLLMAnswerer:
