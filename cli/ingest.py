@@ -34,7 +34,7 @@ def ingest_command(
 
     Examples:
 
-      articleqa ingest samples/
+      articleqa ingest samples/articles/
 
       articleqa ingest news/ --include '*.html' --exclude 'drafts/*'
 

@@ -18,7 +18,7 @@ from cli.serve import serve_command
 app = typer.Typer(
     name="articleqa",
     help="Question answering over news articles, with every claim cited to its passage.\n\n"
-    'Examples:\n\n  articleqa ingest samples/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve'
+    'Examples:\n\n  articleqa ingest samples/articles/\n\n  articleqa ask "Who accompanied Kim?"\n\n  articleqa serve'
     "\n\n  articleqa embed-server --port 8081"
     "\n\n  articleqa migrate --from-store chroma_db --to-url http://127.0.0.1:8000"
     "\n\nAdd --debug to any command to see the traceback of an unexpected error.",
