@@ -10,6 +10,7 @@ Example:
     python bench/fit_reader.py --store bench/out/reader-store            # collect (first run), fit, write
     python bench/fit_reader.py --store bench/out/reader-store --dry-run  # report only, keep the weights file
     python bench/fit_reader.py --store S --dry-run --folds 5             # + grouped 5-fold cross-validated figures
+    python bench/fit_reader.py --store S --multihop M --dry-run --folds 5  # + MultiHop-RAG questions in training
 """
 
 from __future__ import annotations
@@ -66,6 +67,35 @@ def collect(store: Path, data: Path) -> list[dict]:
     return rows
 
 
+def collect_multihop(store: Path, data: Path) -> list[dict]:
+    """Retrieve the MultiHop-RAG inference questions (their answer is a name, not yes/no) for extra training rows.
+
+    They only ever join the training side: the figures reported are RealTimeQA's and SQuAD's.
+    """
+    from evaluation.runner import eval_collection_name
+    from evaluation.testset import load_testset
+    from qa.ask import Asker, Request
+
+    path = data / "multihop-rag-dev" / "questions.jsonl"
+    kinds = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        kinds[d["qid"]] = d.get("question_type", "")
+    testset = load_testset(path)
+    settings = Settings().with_overrides(store_path=store, collection=eval_collection_name(testset.corpus, Settings()))
+    asker = Asker(settings)
+    rows = []
+    for item in testset.items:
+        if kinds.get(item.id) != "inference_query" or not item.answers:
+            continue
+        req = Request(item.question, reference_date=item.reference_date or testset.reference_date)
+        query, retrieval, _ = asker.retrieve(req, asker.rewrite(req))
+        rows.append({"set": "multihop-rag-dev", "id": item.id, "question": item.question, "query": query,
+                     "answers": list(item.answers), "answerable": True, "group": "mh:" + item.id,
+                     "passages": [asdict(p) for p in retrieval.passages]})
+    return rows
+
+
 def featurize(rows: list[dict]) -> list[dict]:
     """Candidate spans, features and labels per question (runtime code, fresh caches)."""
     from articleqa.embed import get_embedder
@@ -104,6 +134,8 @@ def featurize(rows: list[dict]) -> list[dict]:
 
 
 def is_validation(group: str) -> bool:
+    if group.startswith("mh:"):  # MultiHop-RAG rows only ever train
+        return False
     return int(hashlib.sha1(group.encode()).hexdigest(), 16) % 1000 < VALIDATION_SHARE * 1000
 
 
@@ -194,6 +226,7 @@ FITTERS = {"pointwise": fit_pointwise, "pairwise": fit_pairwise, "listwise": fit
 def pick_threshold(train: list[dict], w) -> float:
     """The span acceptance threshold: the grid value with the best direct contains + F1 on the training questions."""
     grid = [round(t, 2) for t in np.arange(0.05, 0.95, 0.05)]
+    train = [r for r in train if r["set"] in SETS]  # extra training sets shape the scorer, not the threshold
     return max(grid, key=lambda t: (lambda s: s["direct_contains"] + s["direct_f1"])(scores(train, w, t)))
 
 
@@ -204,8 +237,8 @@ def cross_validate(feats: list[dict], ranker: str, c: float, folds: int = 5) -> 
     pooled: dict[str, list[tuple[str, bool, float]]] = {}
     held: dict[str, list[dict]] = {}
     for k in range(folds):
-        train = [r for r in feats if fold(r) != k and r["answers"]]
-        test = [r for r in feats if fold(r) == k and r["answers"]]
+        train = [r for r in feats if (fold(r) != k or r["set"] not in SETS) and r["answers"]]
+        test = [r for r in feats if fold(r) == k and r["answers"] and r["set"] in SETS]
         w = FITTERS[ranker](train, c)
         t = pick_threshold(train, w)
         for s in SETS:
@@ -406,6 +439,8 @@ def main() -> None:
                     "questions, train and validation: report held-out figures with --folds then.")
     ap.add_argument("--folds", type=int, default=0, help="Also report grouped k-fold cross-validated direct answers "
                     "(by gold article), pooled over the held-out folds.")
+    ap.add_argument("--multihop", type=Path, default=None, help="Store with the MultiHop-RAG eval collection "
+                    "(as `articleqa eval --corpus` made it): add its inference questions to the training side.")
     args = ap.parse_args()
 
     from qa.reader_features import feature_names
@@ -425,6 +460,14 @@ def main() -> None:
     else:
         feats = featurize(rows)
         fcache.write_bytes(pickle.dumps(feats))
+    if args.multihop:
+        mcache = args.multihop / "fit_reader-multihop.pkl"
+        if not mcache.is_file():
+            mcache.write_bytes(pickle.dumps(collect_multihop(args.multihop, args.data)))
+        mfcache = mcache.with_name(f"fit_reader-multihop-features-{hashlib.sha1(code.encode()).hexdigest()[:10]}.pkl")
+        if not mfcache.is_file():
+            mfcache.write_bytes(pickle.dumps(featurize(pickle.loads(mcache.read_bytes()))))
+        feats = feats + pickle.loads(mfcache.read_bytes())
     for r in feats:  # labels from the cached spans, so the positive threshold can change without re-featurizing
         r["y"] = np.array([token_f1(t, r["answers"]) >= args.positive_f1 for t in r["spans"]], dtype=bool)
     for r in feats:  # refused by the evidence threshold before the answerability model is asked
@@ -456,7 +499,7 @@ def main() -> None:
             got = scores([r for r in part if r["set"] == s], w, best_t)
             got.update(refusal_scores([r for r in everything if r["set"] == s]))
             report[f"{name}/{s}"] = {k: round(v, 4) for k, v in got.items()}
-    report["cue_counts"] = cue_counts(feats)
+    report["cue_counts"] = cue_counts([r for r in feats if r["set"] in SETS])
 
     print(json.dumps(report, indent=1))
     top = sorted(zip(feature_names(), w.weights, strict=True), key=lambda nw: -abs(nw[1]))[:15]
