@@ -320,6 +320,12 @@ class LLMSettings(_Group):
         False, description="Refuse when the LLM span reader replies that no sentence answers (NONE) instead of "
         "showing the extractive answer (off: on the dev sets it refused 4 answerable questions for 2 unanswerable).",
     )
+    weak_none_prob: float = Field(
+        0.2, ge=0.0, le=1.0, description="A question read under the refusal threshold (see ask_floor) stays refused "
+        "when the LLM's first reply token is its NONE line with at least this probability, even if it wrote a span "
+        "(asks the endpoint for log-probabilities; 0 = off). Dev sets: refuses 5 of the 11 unanswerable and none of "
+        "the 16 answerable such questions (bench/README.md).",
+    )
     excerpt_words: int = Field(
         15, ge=0, description="Supporting sentences of an LLM-read answer longer than this many words are cut to the "
         "clauses holding the span or the question's words, marked with '…' (0 = whole sentences).",
@@ -402,6 +408,7 @@ _RENAMED = {
     "llm_span_sentences": ("llm", "span_sentences"),
     "llm_ask_floor": ("llm", "ask_floor"),
     "llm_none_refuses": ("llm", "none_refuses"),
+    "llm_weak_none_prob": ("llm", "weak_none_prob"),
     "llm_span_support": ("llm", "span_support"),
     "llm_excerpt_words": ("llm", "excerpt_words"),
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 import threading
 import time
@@ -31,38 +32,63 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 class CachedChat:
-    """A chat model whose `stream` answers from a JSON-lines cache keyed by the prompt, else asks the real one."""
+    """A chat model whose `stream` answers from a JSON-lines cache keyed by the prompt, else asks the real one.
+
+    When the reader asks for log-probabilities, the first reply token's alternatives come from a second cache
+    (`<cache>.alts.jsonl`, keyed by the messages alone, as bench/llm_none_prob.py writes them)."""
 
     def __init__(self, real: Any, cache: Path, max_tokens: int):
         self.real, self.path, self.max_tokens = real, cache, max_tokens
+        self.alts_path = cache.with_name(cache.stem + ".alts.jsonl")
         self.lock = threading.Lock()
         self.entries: dict[str, str] = {}
+        self.alts: dict[str, dict[str, float]] = {}
         if cache.is_file():
             for line in cache.read_text().splitlines():
                 row = json.loads(line)
                 self.entries[row["key"]] = row["reply"]
+        if self.alts_path.is_file():
+            for line in self.alts_path.read_text().splitlines():
+                row = json.loads(line)
+                self.alts[row["key"]] = row["alts"]
         self.hits = self.misses = 0
         self.last_cached = False
 
     def key(self, prompt: list[tuple[str, str]]) -> str:
         return hashlib.sha256(json.dumps([self.max_tokens, prompt]).encode()).hexdigest()
 
-    def stream(self, prompt: list[tuple[str, str]]) -> Iterator[str]:
+    def stream(self, prompt: list[tuple[str, str]], **kwargs: Any) -> Iterator[Any]:
+        from langchain_core.messages import AIMessageChunk
+
+        from qa.llm_reader import first_token_alternatives
+
         k = self.key(prompt)
-        if k in self.entries:
+        akey = hashlib.sha256(json.dumps(prompt).encode()).hexdigest()
+        wants_alts = bool(kwargs.get("logprobs"))
+        if k in self.entries and (not wants_alts or akey in self.alts):
             self.hits += 1
             self.last_cached = True
-            yield self.entries[k]
+            meta = {}
+            if wants_alts:
+                meta = {"logprobs": {"content": [{"top_logprobs": [
+                    {"token": t, "logprob": math.log(max(p, 1e-300))} for t, p in self.alts[akey].items()]}]}}
+            yield AIMessageChunk(content=self.entries[k], response_metadata=meta)
             return
         self.misses += 1
         self.last_cached = False
-        pieces = [str(getattr(c, "content", c)) for c in self.real().stream(prompt)]
-        reply = "".join(pieces)
+        chunks = list(self.real().stream(prompt, **kwargs))
+        reply = "".join(str(getattr(c, "content", c)) for c in chunks)
+        alts = next((a for c in chunks if (a := first_token_alternatives(getattr(c, "response_metadata", None)))),
+                    None)
         with self.lock:
             self.entries[k] = reply
             with self.path.open("a") as f:
                 f.write(json.dumps({"key": k, "reply": reply}) + "\n")
-        yield reply
+            if alts is not None:
+                self.alts[akey] = alts
+                with self.alts_path.open("a") as f:
+                    f.write(json.dumps({"key": akey, "alts": alts}) + "\n")
+        yield from chunks
 
 
 def install(cache: Path, log: dict[str, Path]) -> None:
@@ -111,6 +137,7 @@ def install(cache: Path, log: dict[str, Path]) -> None:
             with log["path"].open("a") as f:
                 f.write(json.dumps(row) + "\n")
             raise
+        row.update(none_prob=read.none_prob)
         row.update(prompt=read.prompt[-1][1], reply=read.reply, short=read.short.text if read.short else None,
                    short_sentence=read.short.sentence if read.short else None,
                    seconds=round(time.perf_counter() - t, 2), cached=self.model().last_cached)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -44,6 +45,7 @@ class LLMRead:
     reply: str
     short: ShortAnswer | None
     prompt: list[tuple[str, str]]
+    none_prob: float | None = None  # P(the first reply token starts NONE), when it was asked for and returned
 
 
 class LLMSpanReader:
@@ -72,12 +74,13 @@ class LLMSpanReader:
         user = f"{EXAMPLE}\n\nSentences:\n{lines}\nQuestion: {_defuse(question)}\nAnswer:"
         return [("system", SYSTEM), ("human", user)]
 
-    def run(self, question: str, sentences: list[SentenceView]) -> LLMRead:
+    def run(self, question: str, sentences: list[SentenceView], none_prob: bool = False) -> LLMRead:
         """Read the answer span of a question from its evidence sentences with the LLM.
 
         Args:
             question: the (self-contained) question.
             sentences: the evidence sentences, best first (the first llm.span_sentences are shown).
+            none_prob: also ask the endpoint for the first reply token's log-probabilities, for `LLMRead.none_prob`.
         Returns:
             The reply and, when it occurs in one of the sentences, the span as a ShortAnswer with its offsets.
         Raises:
@@ -85,17 +88,40 @@ class LLMSpanReader:
         """
         prompt = self.messages(question, sentences)
         model = self.model()
-        reply = "".join(
-            str(getattr(chunk, "content", chunk))
-            for chunk in stream_with_deadline(lambda: model.stream(prompt), self.settings.llm.timeout, "LLM")
-        )
+        extra = {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if none_prob else {}
+        pieces, first_alts = [], None
+        for chunk in stream_with_deadline(lambda: model.stream(prompt, **extra), self.settings.llm.timeout, "LLM"):
+            pieces.append(str(getattr(chunk, "content", chunk)))
+            if first_alts is None and none_prob:
+                first_alts = first_token_alternatives(getattr(chunk, "response_metadata", None))
+        reply = "".join(pieces)
         shown = sentences[: self.shown]
-        return LLMRead(reply, complete_name(locate(reply, shown), shown), prompt)
+        p_none = none_mass(first_alts) if first_alts is not None else None
+        return LLMRead(reply, complete_name(locate(reply, shown), shown), prompt, p_none)
 
     @staticmethod
     def says_none(reply: str) -> bool:
         """Whether the reply is the model's "no sentence answers" line."""
         return _reply_text(reply).upper().startswith(NONE)
+
+
+TOP_LOGPROBS = 20  # alternatives per token; NONE is among them whenever it has a few percent
+
+
+def first_token_alternatives(metadata: dict | None) -> dict[str, float] | None:
+    """{token: probability} of the first reply token's top alternatives, from an OpenAI-style streamed chunk's
+    `logprobs` (None when the chunk carries none: the endpoint returns no log-probabilities)."""
+    content = ((metadata or {}).get("logprobs") or {}).get("content") or []
+    if not content:
+        return None
+    alts = content[0].get("top_logprobs") or [content[0]]
+    return {str(a.get("token", "")): math.exp(float(a.get("logprob", -math.inf))) for a in alts}
+
+
+def none_mass(alternatives: dict[str, float]) -> float:
+    """Probability that the reply starts with the NONE line: its tokens "NONE", "None", "none" (one token each in
+    Qwen's vocabulary; `says_none` accepts any case)."""
+    return sum(p for token, p in alternatives.items() if token.strip().upper() == NONE)
 
 
 def locate(reply: str, sentences: list[SentenceView]) -> ShortAnswer | None:
@@ -217,7 +243,8 @@ class SpanLLMAnswerer:
     LLM copies the direct answer out of them; when its reply is not a span of them, the extractive answer stands.
 
     With llm.ask_floor below the refusal threshold the LLM also reads questions whose evidence is weak but not absent
-    (its verified span answers them, its NONE keeps the refusal); with llm.none_refuses its NONE refuses.
+    (its verified span answers them, its NONE, or a likely NONE by llm.weak_none_prob, keeps the refusal); with
+    llm.none_refuses its NONE refuses.
     """
 
     mode = "llm"
@@ -249,7 +276,7 @@ class SpanLLMAnswerer:
             return
         t = time.perf_counter()
         try:
-            read = self.reader.run(turn.query, evidence)
+            read = self.reader.run(turn.query, evidence, none_prob=weak and llm.weak_none_prob > 0)
         except LLMUnavailable as exc:
             read = None
             shown = "the refusal stands" if gate.refused else "showing the extractive answer instead"
@@ -266,6 +293,13 @@ class SpanLLMAnswerer:
                 gate.notices.append("The LLM's reply was not a span of the evidence; showing the extractive answer.")
             yield gate
             return
+        if weak and read.none_prob is not None and read.none_prob >= llm.weak_none_prob:
+            # Weak evidence and a reader that nearly said NONE: its span is more often a guess (bench/README.md).
+            gate.mode = self.mode
+            gate.notices.append(f"The LLM reader's span was not trusted: it leaned towards 'no sentence answers' "
+                                f"(probability {read.none_prob:.2f}); the refusal stands.")
+            yield gate
+            return
         short = read.short
         lead = (short.sentence, short.passage + 1)
         others = [s for s in gate.sentences if s != lead][: max(0, llm.span_support - 1)]
@@ -280,4 +314,5 @@ class SpanLLMAnswerer:
                     short=short, evidence=evidence)
 
 
-__all__ = ["LLMRead", "LLMSpanReader", "LLMUnavailable", "SpanLLMAnswerer", "complete_name", "locate"]
+__all__ = ["LLMRead", "LLMSpanReader", "LLMUnavailable", "SpanLLMAnswerer", "complete_name", "first_token_alternatives",
+           "locate", "none_mass"]

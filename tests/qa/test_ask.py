@@ -251,3 +251,30 @@ def test_article_without_a_byline_is_refused_not_guessed(asker):
 def test_question_about_a_book_is_not_a_record_question(asker):
     answer = asker.ask("Who wrote the novel War and Peace?")
     assert answer.mode != "record"
+
+
+def _ask_scored(asker, question: str, reply: str, p_none: float, **overrides) -> Answer:
+    """Ask in llm mode with a fake endpoint that replies `reply` and puts `p_none` on NONE as its first token."""
+    from qa.llm_reader import LLMSpanReader, SpanLLMAnswerer
+    from tests.qa.test_llm_reader import _ScoredChat
+
+    settings = asker.settings.with_overrides(**overrides)
+    chat = _ScoredChat(reply, {reply.split()[0]: 1.0 - p_none, "NONE": p_none})
+    default = asker.answerers.llm
+    try:
+        asker.answerers.llm = SpanLLMAnswerer(settings, asker.answerers.extractive, LLMSpanReader(settings, chat))
+        return asker.ask(Request(question, mode="llm"))
+    finally:
+        asker.answerers.llm = default
+
+
+def test_weak_evidence_read_with_a_likely_none_stays_refused(asker):
+    question = "Who hosted the banquet?"  # refused by the extractive scorer; read by the LLM with ask_floor 0
+    unsure = _ask_scored(asker, question, "Xi", 0.4, llm_ask_floor=0.0)
+    assert unsure.refused and any("leaned towards" in n for n in unsure.notices)
+    sure = _ask_scored(asker, question, "Xi", 0.05, llm_ask_floor=0.0)
+    assert not sure.refused and sure.short_answer == "Xi"
+    assert not _ask_scored(asker, question, "Xi", 0.4, llm_ask_floor=0.0, llm_weak_none_prob=0.0).refused  # off
+    # Strong evidence is not second-guessed: the span answers whatever the probability.
+    strong = _ask_scored(asker, "Who accompanied Kim?", "his sister Kim Yo Jong", 0.9)
+    assert not strong.refused and strong.short_answer == "his sister Kim Yo Jong"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from articleqa.settings import Settings
-from qa.llm_reader import LLMSpanReader, locate
+from qa.llm_reader import LLMSpanReader, first_token_alternatives, locate, none_mass
 from qa.reader_features import SentenceView
 
 SENTS = [
@@ -79,3 +82,58 @@ def test_a_partial_name_is_completed_to_the_whole_name() -> None:
     assert read("The Colorado Avalanche won the Stanley Cup on Sunday.", "Avalanche") == "Colorado Avalanche"
     hall = "They met at the Great Hall of the People in central Beijing on Thursday."
     assert read(hall, "Beijing") == "Beijing"  # widening would add words that are not names: left alone
+
+
+class _ScoredChat:
+    """A fake OpenAI-style endpoint: replies `reply`, and with logprobs asked for, the first token's alternatives."""
+
+    def __init__(self, reply: str, alternatives: dict[str, float]):
+        self.reply, self.alternatives, self.kwargs = reply, alternatives, None
+
+    def stream(self, prompt, **kwargs):
+        from langchain_core.messages import AIMessageChunk
+
+        self.kwargs = kwargs
+        meta = {}
+        if kwargs.get("logprobs"):
+            top = [{"token": t, "logprob": math.log(p)} for t, p in self.alternatives.items()]
+            meta = {"logprobs": {"content": [{"token": top[0]["token"], "logprob": top[0]["logprob"],
+                                              "top_logprobs": top}]}}
+        yield AIMessageChunk(content="", response_metadata={})  # the role chunk streamed endpoints send first
+        yield AIMessageChunk(content=self.reply, response_metadata=meta)
+
+
+def test_none_probability_is_the_first_tokens_mass_on_none() -> None:
+    chat = _ScoredChat("Xi", {"Xi": 0.55, "NONE": 0.3, "None": 0.1, "N": 0.05})
+    read = LLMSpanReader(Settings(), chat).run("Who accompanied Kim?", SENTS, none_prob=True)
+    assert chat.kwargs == {"logprobs": True, "top_logprobs": 20}
+    assert abs(read.none_prob - 0.4) < 1e-9  # "NONE" and "None"; "N" may start any name
+    assert read.short is None  # "Xi" is in no sentence: the probability never makes a span
+    plain = _ScoredChat("his sister Kim Yo Jong", {"his": 0.9, "NONE": 0.1})
+    read = LLMSpanReader(Settings(), plain).run("Who accompanied Kim?", SENTS)
+    assert plain.kwargs == {} and read.none_prob is None and read.short is not None  # not asked: not requested
+
+
+def test_an_endpoint_without_logprobs_gives_no_probability() -> None:
+    assert first_token_alternatives({}) is None and first_token_alternatives({"logprobs": None}) is None
+    assert none_mass({"Kim": 0.9}) == 0.0
+    read = _reader("his sister Kim Yo Jong").run("Who accompanied Kim?", SENTS, none_prob=True)
+    assert read.none_prob is None and read.short is not None
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_the_real_local_server_returns_the_first_token_alternatives() -> None:
+    pytest.importorskip("xllamacpp")
+    from qa.generative import make_chat_model
+    from qa.local_llm import LocalLLMError, LocalLLMServer, packaged_model_path
+
+    try:
+        gguf = packaged_model_path("smollm2")  # the fast packaged model: this checks the route, not its accuracy
+    except LocalLLMError as exc:
+        pytest.skip(str(exc))
+    settings = Settings(llm_timeout=60, llm_max_tokens=8, llm_context=2048)
+    with LocalLLMServer(gguf, context=settings.llm.context) as server:
+        read = LLMSpanReader(settings, make_chat_model(settings, server.base_url)).run(
+            "Who accompanied Kim?", SENTS, none_prob=True)
+    assert read.none_prob is not None and 0.0 <= read.none_prob <= 1.0
