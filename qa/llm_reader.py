@@ -110,12 +110,21 @@ TOP_LOGPROBS = 20  # alternatives per token; NONE is among them whenever it has 
 
 def first_token_alternatives(metadata: dict | None) -> dict[str, float] | None:
     """{token: probability} of the first reply token's top alternatives, from an OpenAI-style streamed chunk's
-    `logprobs` (None when the chunk carries none: the endpoint returns no log-probabilities)."""
-    content = ((metadata or {}).get("logprobs") or {}).get("content") or []
-    if not content:
+    `logprobs`; None when the chunk carries none (the endpoint returns no log-probabilities) or they are malformed
+    (an endpoint's odd reply never fails the answer: the check is then skipped)."""
+    try:
+        content = ((metadata or {}).get("logprobs") or {}).get("content") or []
+        if not content:
+            return None
+        alts = content[0].get("top_logprobs") or [content[0]]
+        out = {}
+        for a in alts[:TOP_LOGPROBS]:
+            logprob = float(a["logprob"])
+            if math.isfinite(logprob):
+                out[str(a["token"])] = math.exp(min(0.0, logprob))
+        return out
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, OverflowError):
         return None
-    alts = content[0].get("top_logprobs") or [content[0]]
-    return {str(a.get("token", "")): math.exp(float(a.get("logprob", -math.inf))) for a in alts}
 
 
 def none_mass(alternatives: dict[str, float]) -> float:

@@ -137,3 +137,14 @@ def test_the_real_local_server_returns_the_first_token_alternatives() -> None:
         read = LLMSpanReader(settings, make_chat_model(settings, server.base_url)).run(
             "Who accompanied Kim?", SENTS, none_prob=True)
     assert read.none_prob is not None and 0.0 <= read.none_prob <= 1.0
+
+
+def test_malformed_logprobs_are_ignored_not_raised() -> None:
+    def top(*alts: dict) -> dict:
+        return {"logprobs": {"content": [{"top_logprobs": list(alts)}]}}
+
+    for bad in ({"logprobs": "x"}, {"logprobs": {"content": ["x"]}}, top({"token": "NONE", "logprob": "abc"}),
+                top({"token": "NONE"})):
+        assert first_token_alternatives(bad) is None
+    nan = top({"token": "NONE", "logprob": float("nan")}, {"token": "Kim", "logprob": 0.5})
+    assert first_token_alternatives(nan) == {"Kim": 1.0}  # a positive log-probability is capped at probability 1
