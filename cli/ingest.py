@@ -36,7 +36,7 @@ def ingest_command(
 
       articleqa ingest samples/articles/
 
-      articleqa ingest news/ --include '*.html' --exclude 'drafts/*'
+      articleqa ingest news/ --include '\\*.html' --exclude 'drafts/\\*'
 
       articleqa ingest https://example.com/feed.xml --json
 
