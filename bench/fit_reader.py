@@ -42,29 +42,33 @@ POSITIVE_F1 = 0.6  # a span counts as an answer when its token F1 with a gold an
 VALIDATION_SHARE = 0.3
 
 
-def collect(store: Path, data: Path) -> list[dict]:
-    """Retrieve the passages of every question of both sets exactly as `ask` does (one pass, slow)."""
+def _retrieved(store: Path, path: Path, keep=lambda item: True):
+    """(item, query, passages as dicts) for each question of a test set that `keep` accepts, retrieved exactly as
+    `ask` does (one pass, slow)."""
     from evaluation.runner import eval_collection_name
     from evaluation.testset import load_testset
     from qa.ask import Asker, Request
 
-    rows: list[dict] = []
-    for name in SETS:
-        testset = load_testset(data / name / "questions.jsonl")
-        settings = Settings().with_overrides(store_path=store,
-                                             collection=eval_collection_name(testset.corpus, Settings()))
-        asker = Asker(settings)
+    testset = load_testset(path)
+    settings = Settings().with_overrides(store_path=store, collection=eval_collection_name(testset.corpus, Settings()))
+    asker = Asker(settings)
+    try:
         for item in testset.items:
+            if not keep(item):
+                continue
             req = Request(item.question, reference_date=item.reference_date or testset.reference_date)
             query, retrieval, _ = asker.retrieve(req, asker.rewrite(req))
-            rows.append({
-                "set": name, "id": item.id, "question": item.question, "query": query,
-                "answers": list(item.answers) if item.scores_open else [], "answerable": item.answerable,
-                "group": (item.gold_doc_ids or [item.id])[0],
-                "passages": [asdict(p) for p in retrieval.passages],
-            })
+            yield item, query, [asdict(p) for p in retrieval.passages]
+    finally:
         asker.store.close() if hasattr(asker.store, "close") else None
-    return rows
+
+
+def collect(store: Path, data: Path) -> list[dict]:
+    """Retrieve the passages of every question of both sets."""
+    return [{"set": name, "id": item.id, "question": item.question, "query": query,
+             "answers": list(item.answers) if item.scores_open else [], "answerable": item.answerable,
+             "group": (item.gold_doc_ids or [item.id])[0], "passages": passages}
+            for name in SETS for item, query, passages in _retrieved(store, data / name / "questions.jsonl")]
 
 
 def collect_multihop(store: Path, data: Path) -> list[dict]:
@@ -72,28 +76,12 @@ def collect_multihop(store: Path, data: Path) -> list[dict]:
 
     They only ever join the training side: the figures reported are RealTimeQA's and SQuAD's.
     """
-    from evaluation.runner import eval_collection_name
-    from evaluation.testset import load_testset
-    from qa.ask import Asker, Request
-
     path = data / "multihop-rag-dev" / "questions.jsonl"
-    kinds = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        d = json.loads(line)
-        kinds[d["qid"]] = d.get("question_type", "")
-    testset = load_testset(path)
-    settings = Settings().with_overrides(store_path=store, collection=eval_collection_name(testset.corpus, Settings()))
-    asker = Asker(settings)
-    rows = []
-    for item in testset.items:
-        if kinds.get(item.id) != "inference_query" or not item.answers:
-            continue
-        req = Request(item.question, reference_date=item.reference_date or testset.reference_date)
-        query, retrieval, _ = asker.retrieve(req, asker.rewrite(req))
-        rows.append({"set": "multihop-rag-dev", "id": item.id, "question": item.question, "query": query,
-                     "answers": list(item.answers), "answerable": True, "group": "mh:" + item.id,
-                     "passages": [asdict(p) for p in retrieval.passages]})
-    return rows
+    kinds = {d["qid"]: d.get("question_type", "") for d in map(json.loads, path.read_text("utf-8").splitlines())}
+    keep = lambda item: kinds.get(item.id) == "inference_query" and bool(item.answers)  # noqa: E731
+    return [{"set": "multihop-rag-dev", "id": item.id, "question": item.question, "query": query,
+             "answers": list(item.answers), "answerable": True, "group": "mh:" + item.id, "passages": passages}
+            for item, query, passages in _retrieved(store, path, keep)]
 
 
 def featurize(rows: list[dict]) -> list[dict]:

@@ -16,26 +16,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def probe(client, prompt: list[tuple[str, str]], top: int = 20) -> dict:
+def probe(client, prompt: list[tuple[str, str]]) -> dict[str, float]:
     """The first reply token's top alternatives as {token: probability} (temperature 0, one token)."""
+    from qa.llm_reader import TOP_LOGPROBS, first_token_alternatives
+
     resp = client.chat.completions.create(
         model="local", messages=[{"role": r if r != "human" else "user", "content": c} for r, c in prompt],
-        max_tokens=1, temperature=0, logprobs=True, top_logprobs=top)
-    first = resp.choices[0].logprobs.content[0]
-    return {alt.token: math.exp(alt.logprob) for alt in first.top_logprobs}
-
-
-def none_mass(alts: dict[str, float]) -> float:
-    """Probability of starting the refusal line: the tokens "NONE", "None", "none" (one token each in Qwen's
-    vocabulary; `says_none` accepts any case)."""
-    return sum(p for t, p in alts.items() if t.strip().upper() == "NONE")
+        max_tokens=1, temperature=0, logprobs=True, top_logprobs=TOP_LOGPROBS)
+    return first_token_alternatives({"logprobs": resp.choices[0].logprobs.model_dump()}) or {}
 
 
 def main() -> None:
@@ -51,7 +45,7 @@ def main() -> None:
     import openai
 
     from qa.generative import resolve_llm
-    from qa.llm_reader import SYSTEM
+    from qa.llm_reader import SYSTEM, none_mass
 
     cache_path = args.cache or args.out / "none_prob.jsonl"
     cache = {}
