@@ -291,8 +291,13 @@ class SpanLLMAnswerer:
             shown = "the refusal stands" if gate.refused else "showing the extractive answer instead"
             gate.notices.append(f"The LLM was not available ({exc}); {shown}.")
         turn.timings["generate"] = time.perf_counter() - t
-        if read is None or read.short is None:
-            if gate.refused:  # weak evidence and no verified span: the refusal stands
+        # Weak evidence and a reader that nearly said NONE: its span is more often a guess (bench/README.md).
+        unsure = weak and read is not None and read.none_prob is not None and read.none_prob >= llm.weak_none_prob
+        if unsure and read.short is not None:
+            gate.notices.append(f"The LLM reader's span was not trusted: it leaned towards 'no sentence answers' "
+                                f"(probability {read.none_prob:.2f}); the refusal stands.")
+        if read is None or read.short is None or unsure:
+            if gate.refused:  # weak evidence and no trusted, verified span: the refusal stands
                 gate.mode = self.mode
             elif read is not None and llm.none_refuses and self.reader.says_none(read.reply):
                 yield Draft(score=gate.score, refused=True, kind=gate.kind, mode=self.mode, evidence=evidence,
@@ -300,13 +305,6 @@ class SpanLLMAnswerer:
                 return
             elif read is not None:
                 gate.notices.append("The LLM's reply was not a span of the evidence; showing the extractive answer.")
-            yield gate
-            return
-        if weak and read.none_prob is not None and read.none_prob >= llm.weak_none_prob:
-            # Weak evidence and a reader that nearly said NONE: its span is more often a guess (bench/README.md).
-            gate.mode = self.mode
-            gate.notices.append(f"The LLM reader's span was not trusted: it leaned towards 'no sentence answers' "
-                                f"(probability {read.none_prob:.2f}); the refusal stands.")
             yield gate
             return
         short = read.short

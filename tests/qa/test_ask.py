@@ -102,18 +102,19 @@ def test_date_filter_from_question_and_explicit_filters(asker):
     assert other_source.refused
 
 
-def _span_llm(asker, reply: str, **overrides):
+def _span_llm(asker, reply: str, chat=None, **overrides):
     from qa.llm_reader import LLMSpanReader, SpanLLMAnswerer
 
     settings = asker.settings.with_overrides(**overrides)
-    fake = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
+    fake = chat or GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
     return SpanLLMAnswerer(settings, asker.answerers.extractive, LLMSpanReader(settings, fake))
 
 
-def _ask_llm(asker, question: str, reply: str, **overrides) -> Answer:
+def _ask_llm(asker, question: str, reply: str, chat=None, **overrides) -> Answer:
+    """Ask in llm mode with a fake chat model that replies `reply` (or with `chat`, a fake endpoint of its own)."""
     default = asker.answerers.llm
     try:
-        asker.answerers.llm = _span_llm(asker, reply, **overrides)
+        asker.answerers.llm = _span_llm(asker, reply, chat, **overrides)
         return asker.ask(Request(question, mode="llm"))
     finally:
         asker.answerers.llm = default
@@ -255,17 +256,10 @@ def test_question_about_a_book_is_not_a_record_question(asker):
 
 def _ask_scored(asker, question: str, reply: str, p_none: float, **overrides) -> Answer:
     """Ask in llm mode with a fake endpoint that replies `reply` and puts `p_none` on NONE as its first token."""
-    from qa.llm_reader import LLMSpanReader, SpanLLMAnswerer
     from tests.qa.test_llm_reader import _ScoredChat
 
-    settings = asker.settings.with_overrides(**overrides)
     chat = _ScoredChat(reply, {reply.split()[0]: 1.0 - p_none, "NONE": p_none})
-    default = asker.answerers.llm
-    try:
-        asker.answerers.llm = SpanLLMAnswerer(settings, asker.answerers.extractive, LLMSpanReader(settings, chat))
-        return asker.ask(Request(question, mode="llm"))
-    finally:
-        asker.answerers.llm = default
+    return _ask_llm(asker, question, reply, chat, **overrides)
 
 
 def test_weak_evidence_read_with_a_likely_none_stays_refused(asker):
